@@ -51,7 +51,9 @@ def _decode(data: bytes, name: str) -> tuple[np.ndarray, int, str]:
             rate, subtype = f.samplerate, f.subtype
             samples = f.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{name}: not readable as audio ({str(exc).strip() or type(exc).__name__})") from None
+        # libsndfile names the in-memory buffer ("Error opening <_io.BytesIO ...>: "); keep the reason.
+        reason = str(exc).strip().rsplit(": ", 1)[-1] or type(exc).__name__
+        raise AudioError(f"{name}: not readable as audio ({reason})") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{name}: no audio samples (header only or truncated)")
     if not np.isfinite(samples).all():
