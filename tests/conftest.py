@@ -1,0 +1,61 @@
+"""Shared test set-up: offline, no progress bars, a private data home per test.
+
+The generated synthetic corpus takes a few seconds to make, so it is made once per session
+in a shared home (``synthetic_home``); tests that only read it point XLBENCH_HOME there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["XLBENCH_PROGRESS"] = "0"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import torch
+
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty data home and results folder unless it asks for more."""
+    home = tmp_path / "xlbench-home"
+    monkeypatch.setenv("XLBENCH_HOME", str(home))
+    monkeypatch.setenv("XLBENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def synthetic_home_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data home holding the generated synthetic corpus (all five languages), made once."""
+    home = tmp_path_factory.mktemp("synthetic-home")
+    old = os.environ.get("XLBENCH_HOME")
+    os.environ["XLBENCH_HOME"] = str(home)
+    try:
+        from xlbench.synth import ensure_synthetic
+
+        for lang in ("english", "french", "german", "italian", "persian"):
+            ensure_synthetic(lang)
+    finally:
+        if old is None:
+            os.environ.pop("XLBENCH_HOME", None)
+        else:
+            os.environ["XLBENCH_HOME"] = old
+    return home
+
+
+@pytest.fixture
+def synthetic_home(synthetic_home_session: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XLBENCH_HOME", str(synthetic_home_session))
+    return synthetic_home_session

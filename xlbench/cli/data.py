@@ -1,0 +1,155 @@
+"""`xlbench data ...`: prepare corpora, show what is ready, generate the synthetic corpus."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from xlbench import progress
+from xlbench.corpora import CORPORA, get_corpus
+from xlbench.datasets import resolve, synthetic_corpus_name
+from xlbench.errors import DataError
+from xlbench.home import data_home
+from xlbench.manifest import build_manifest, load_manifest, save_manifest, validation_rows
+from xlbench.protocol import EMOTIONS_5, LANGUAGES, REAL_CORPORA, CorpusSpec
+from xlbench.splits import SPLITS, apply_split, load_split
+
+
+@click.group()
+def data() -> None:
+    """Prepare corpora and see which languages are ready."""
+
+
+def split_table(spec: CorpusSpec, utterances) -> tuple[str, list[str]]:
+    parts = apply_split(utterances, spec.name)
+    rows, problems = [], []
+    for name in SPLITS:
+        counts = Counter(u.emotion for u in parts[name])
+        speakers = len({u.speaker for u in parts[name]})
+        rows.append([name, speakers, *[counts.get(e, 0) for e in EMOTIONS_5], len(parts[name])])
+        missing = [e.value for e in EMOTIONS_5 if counts.get(e, 0) == 0]
+        if missing:
+            problems.append(f"{name} has no {', '.join(missing)}")
+    headers = ["split", "speakers", *[e.value for e in EMOTIONS_5], "total"]
+    return tabulate(rows, headers=headers, tablefmt="github"), problems
+
+
+@data.command()
+@click.option("--corpus", "corpus_name", required=True, help=f"One of: {', '.join(REAL_CORPORA)}.")
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The corpus folder as you unpacked it.",
+)
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable or unparseable files instead of stopping.")
+def prepare(corpus_name: str, root: Path, skip_bad: bool) -> None:
+    """Scan a corpus folder, check every file, and write its manifest.
+
+    Prints the utterances found per emotion against the protocol's expected counts, and the
+    fixed speaker split.
+    """
+    loader = get_corpus(corpus_name)
+    spec = loader.spec
+    if spec.synthetic:
+        raise DataError(f"{spec.name} is generated, not prepared from a folder: use `xlbench data generate`")
+    scan = loader.scan(root)
+    with progress.bar(f"reading {spec.name}", len(scan.entries)) as advance:
+        manifest = build_manifest(spec, scan, skip_bad=skip_bad, progress=advance)
+    table, problems = split_table(spec, manifest.utterances)  # refuses unknown speakers before saving
+    path = save_manifest(manifest)
+
+    rows = validation_rows(spec, manifest.counts())
+    click.echo(f"{spec.title}: {len(manifest.utterances)} utterances kept of {scan.files_seen} audio files")
+    click.echo(
+        tabulate(
+            [(e, exp, got, f"{d:+d}" if d else "ok") for e, exp, got, d in rows],
+            headers=["emotion", "expected", "found", "difference"],
+            tablefmt="github",
+        )
+    )
+    if manifest.dropped:
+        names = ", ".join(f"{spec.label_names.get(k, k)} {n}" for k, n in manifest.dropped.items())
+        click.echo(f"dropped by the protocol: {names}")
+    if manifest.excluded:
+        reasons = Counter(b.reason for b in manifest.excluded)
+        click.echo("left out: " + "; ".join(f"{n} × {r}" for r, n in reasons.items()))
+    if manifest.skipped:
+        click.secho(f"skipped {len(manifest.skipped)} bad file(s) (--skip-bad):", fg="yellow")
+        for b in manifest.skipped[:20]:
+            click.echo(f"  {b.path}: {b.reason}")
+        if len(manifest.skipped) > 20:
+            click.echo(f"  ... and {len(manifest.skipped) - 20} more (see the manifest)")
+    click.echo(f"\nspeaker split v{load_split(spec.name).spec.version} ({load_split(spec.name).sha256[:12]}):")
+    click.echo(table)
+    for p in problems:
+        click.secho(f"warning: {p}; UA on this split will not cover every emotion", fg="yellow")
+    diffs = [r for r in rows if r[3] != 0]
+    found = {e: n for e, n in manifest.counts().items() if n}
+    if diffs and spec.release_counts is not None and found == {e: n for e, n in spec.release_counts.items() if n}:
+        click.secho(
+            "note: these counts match the file names of the public release, which differ from the "
+            f"published table: {spec.notes[0] if spec.notes else ''}",
+            fg="yellow",
+        )
+    elif diffs:
+        click.secho(
+            f"note: counts differ from the protocol's for {', '.join(r[0] for r in diffs)} "
+            "(a partial or different release?)",
+            fg="yellow",
+        )
+    click.echo(f"manifest: {path}")
+
+
+@data.command()
+def status() -> None:
+    """Show which corpora are prepared and which languages are ready."""
+    rows = []
+    for name in CORPORA.names():
+        try:
+            spec = get_corpus(name).spec
+        except Exception as exc:  # a broken plugin is shown, not fatal
+            rows.append([name, "?", "broken", "", "", str(exc)[:60]])
+            continue
+        try:
+            m = load_manifest(name)
+        except DataError as exc:
+            rows.append([name, spec.language, "corrupt", "", "", str(exc)[:60]])
+            continue
+        kind = "synthetic" if spec.synthetic else "real"
+        if m is None:
+            rows.append([name, spec.language, "not prepared", kind, "", ""])
+        else:
+            rows.append([name, spec.language, "ready", kind, len(m.utterances), m.root])
+    click.echo(f"data home: {data_home()}\n")
+    click.echo(tabulate(rows, headers=["corpus", "language", "status", "kind", "utterances", "root"], tablefmt="github"))
+    click.echo("")
+    lang_rows = []
+    for lang in LANGUAGES.values():
+        res = resolve(lang.name, "auto")
+        if res.synthetic:
+            ready = load_manifest(synthetic_corpus_name(lang.name)) is not None
+            state = "synthetic (generated)" if ready else "synthetic (generated on first use)"
+        else:
+            state = "real"
+        lang_rows.append([lang.name, "source" if lang.source else "target", state, ", ".join(res.corpora)])
+    click.echo(tabulate(lang_rows, headers=["language", "role", "data", "corpora"], tablefmt="github"))
+
+
+@data.command()
+@click.option("--language", "languages", multiple=True, help="Only these languages (default: all five).")
+def generate(languages: tuple[str, ...]) -> None:
+    """Generate the built-in synthetic corpus (espeak-ng; nothing is downloaded).
+
+    Synthetic speech: numbers on it only show that the machinery works.
+    """
+    from xlbench.protocol import language as lookup
+    from xlbench.synth import ensure_synthetic
+
+    names = [lookup(x).name for x in languages] or list(LANGUAGES)
+    for lang in names:
+        m = ensure_synthetic(lang)
+        click.echo(f"{m.corpus}: {len(m.utterances)} synthetic utterances ({lang}) in {m.root}")

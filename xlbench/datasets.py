@@ -1,0 +1,107 @@
+"""Which corpora stand for a language, and their utterances divided by the fixed splits.
+
+A language is served by its real corpora when they are prepared, else by the generated
+synthetic corpus (said in one line). English merges whichever of RAVDESS, SAVEE and TESS are
+prepared (PROTOCOL.md section 3: the union of the corpora's splits).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+from xlbench.errors import ConfigError, DataError
+from xlbench.manifest import Manifest, Utterance, load_manifest
+from xlbench.protocol import Emotion, language
+from xlbench.splits import SPLITS, Split, apply_split, combined_hash, load_split
+
+DataChoice = Literal["auto", "real", "synthetic"]
+DATA_CHOICES: tuple[str, ...] = ("auto", "real", "synthetic")
+
+
+def synthetic_corpus_name(lang: str) -> str:
+    return f"synth_{language(lang).code}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    language: str
+    corpora: tuple[str, ...]
+    synthetic: bool
+    note: str | None = None  # one line for the user when something was substituted or is missing
+
+
+def resolve(lang: str, data: DataChoice = "auto") -> Resolution:
+    """Decide which corpora serve ``lang`` without reading audio."""
+    if data not in DATA_CHOICES:
+        raise ConfigError(f"--data must be one of {', '.join(DATA_CHOICES)}, not {data!r}")
+    spec = language(lang)
+    if data != "synthetic":
+        prepared = tuple(c for c in spec.corpora if load_manifest(c) is not None)
+        if prepared:
+            missing = [c for c in spec.corpora if c not in prepared]
+            note = f"{spec.name}: using {', '.join(prepared)} ({', '.join(missing)} not prepared)" if missing else None
+            return Resolution(spec.name, prepared, False, note)
+        if data == "real":
+            raise DataError(
+                f"no {spec.name} corpus is prepared ({', '.join(spec.corpora)}); run "
+                f"`xlbench data prepare --corpus {spec.corpora[0]} --root PATH`"
+            )
+    name = synthetic_corpus_name(spec.name)
+    note = None
+    if data == "auto":
+        note = f"{spec.name}: no real corpus prepared; using the generated synthetic corpus ({name})"
+    return Resolution(spec.name, (name,), True, note)
+
+
+def ensure_manifest(corpus: str, progress: bool = False) -> Manifest:
+    manifest = load_manifest(corpus)
+    if manifest is None and corpus.startswith("synth_"):
+        from xlbench.synth import ensure_synthetic
+        from xlbench.synth.spec import SYNTH_SPECS
+
+        lang = next(s.language for s in SYNTH_SPECS.values() if s.name == corpus)
+        manifest = ensure_synthetic(lang)
+    elif corpus.startswith("synth_"):
+        # A stale synthetic manifest (another generator version) is rebuilt by ensure_synthetic.
+        from xlbench.synth import ensure_synthetic
+
+        manifest = ensure_synthetic(manifest.language)
+    if manifest is None:
+        raise DataError(f"corpus {corpus!r} is not prepared; run `xlbench data prepare --corpus {corpus} --root PATH`")
+    return manifest
+
+
+@dataclass
+class LanguageData:
+    """One language's utterances in train/val/test, with provenance for the run record."""
+
+    language: str
+    corpora: tuple[str, ...]
+    synthetic: bool
+    parts: dict[Split, list[Utterance]]
+    split_hashes: dict[str, str] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def split_hash(self) -> str:
+        return combined_hash(self.split_hashes)
+
+    def counts(self, part: Split) -> Counter[Emotion]:
+        return Counter(u.emotion for u in self.parts[part])
+
+
+def load_language(lang: str, data: DataChoice = "auto") -> LanguageData:
+    """Manifests of the language's corpora, divided by their split files and merged."""
+    res = resolve(lang, data)
+    parts: dict[Split, list[Utterance]] = {s: [] for s in SPLITS}
+    hashes = {}
+    for corpus in res.corpora:
+        manifest = ensure_manifest(corpus)
+        for name, utts in apply_split(manifest.utterances, corpus).items():
+            parts[name].extend(utts)
+        hashes[corpus] = load_split(corpus).sha256
+    for name in SPLITS:
+        parts[name].sort(key=lambda u: u.id)
+    return LanguageData(res.language, res.corpora, res.synthetic, parts, hashes, res.note)

@@ -1,0 +1,40 @@
+"""Progress bars for long work (rich), quiet when asked or when not on a terminal."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+
+
+def enabled() -> bool:
+    return os.environ.get("XLBENCH_PROGRESS", "1") != "0"
+
+
+@contextmanager
+def bar(description: str, total: int | None) -> Iterator:
+    """Yield ``advance(n=1)``; the bar disappears when the work is done."""
+    if not enabled() or not console.is_terminal:
+        yield lambda n=1: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)
+
+
+def note(message: str) -> None:
+    """One line of information for the user, on stderr so tables on stdout stay clean."""
+    console.print(message, highlight=False, soft_wrap=True)
