@@ -55,19 +55,35 @@ def resolve(lang: str, data: DataChoice = "auto") -> Resolution:
     return Resolution(spec.name, (name,), True, note)
 
 
-def ensure_manifest(corpus: str, progress: bool = False) -> Manifest:
+def _synthetic_manifest(corpus: str) -> Manifest:
+    """Generate (once) and index the synthetic corpus, with a progress bar while it works."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from xlbench import progress as prog
+    from xlbench.synth import ensure_synthetic
+    from xlbench.synth.spec import SYNTH_SPECS
+
+    lang = next(s.language for s in SYNTH_SPECS.values() if s.name == corpus)
+    if not prog.enabled() or not prog.console.is_terminal:
+        return ensure_synthetic(lang)
+    labels = {"generate": "generating the synthetic corpus (espeak-ng, once)", "manifest": f"indexing {corpus}"}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=prog.console, transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(labels.get(stage, stage), total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
+        return ensure_synthetic(lang, progress=report)
+
+
+def ensure_manifest(corpus: str) -> Manifest:
+    """The manifest of a corpus: generated on demand for the synthetic ones, else as prepared."""
+    if corpus.startswith("synth_"):
+        return _synthetic_manifest(corpus)
     manifest = load_manifest(corpus)
-    if manifest is None and corpus.startswith("synth_"):
-        from xlbench.synth import ensure_synthetic
-        from xlbench.synth.spec import SYNTH_SPECS
-
-        lang = next(s.language for s in SYNTH_SPECS.values() if s.name == corpus)
-        manifest = ensure_synthetic(lang)
-    elif corpus.startswith("synth_"):
-        # A stale synthetic manifest (another generator version) is rebuilt by ensure_synthetic.
-        from xlbench.synth import ensure_synthetic
-
-        manifest = ensure_synthetic(manifest.language)
     if manifest is None:
         raise DataError(f"corpus {corpus!r} is not prepared; run `xlbench data prepare --corpus {corpus} --root PATH`")
     return manifest
