@@ -1,0 +1,366 @@
+"""Encoder throughput and the speed-up of training a frozen encoder's head from the feature cache.
+
+    python benchmarks/bench_encoders.py [--device auto|cpu|cuda|mps] [--seconds S] [--bf16/--no-bf16]
+                                        [--utterances N] [--encoders a,b,...] [--peak-tflops T]
+
+Everything runs offline on generated audio (2-5 s noise-and-harmonics "utterances") and randomly
+initialised models, so the numbers measure speed, not quality:
+
+- logmel-stats, emotioncnn, byols-scratch (BYOL-S's architecture), a tiny HuBERT, and a full-size
+  HuBERT base built from ``HubertConfig()`` defaults (94.4 M parameters; nothing downloaded);
+- **throughput**: audio seconds encoded per wall-clock second through ``extract_frames`` (the
+  feature cache's path: length-bucketed batches, frames copied back as float16), and for the
+  HuBERTs the model alone (batches already on the device, forward only);
+- on CUDA, HuBERT base's model throughput as a fraction of the bf16 bound: peak dense bf16
+  TFLOP/s divided by its FLOPs per audio second (counted with torch's FlopCounterMode; about
+  13 GFLOP). The peak comes from the device name (H100/H200 SXM: 989 TFLOP/s) or --peak-tflops;
+- **epoch speed-up** for frozen encoders: one epoch of the paper's training (random 2 s crop of
+  every utterance, pooling, linear head, Adam step, batch 100) from cached frames
+  (``FrameStore.windows``) against re-encoding every crop through the encoder. Slow re-encoding
+  epochs are timed on some batches and extrapolated (said so in the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("XLBENCH_PROGRESS", "0")
+
+import numpy as np
+import torch
+
+from xlbench.encoders import build_encoder
+from xlbench.encoders.base import Encoder, masked_pool
+from xlbench.encoders.emotioncnn import PAPER_PARAMS
+from xlbench.encoders.tiny import random_hubert_base, tiny_hubert
+from xlbench.features import AudioItem, FeatureCache, extract_frames, resolve_device
+
+SR = 16_000
+HUBERT_BASE_GFLOP_NOMINAL = 13.0
+BATCH = 100  # the paper's batch size
+CROP_SECONDS = 2.0
+#: dense bf16 peak TFLOP/s by device name (no sparsity)
+PEAKS = [("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0), ("A100", 312.0), ("L40S", 362.0)]
+ALL = ["logmel-stats", "emotioncnn", "byols-scratch", "hubert-tiny", "hubert-base"]
+FROZEN = {"logmel-stats", "byols-scratch", "hubert-tiny", "hubert-base"}  # byols-scratch stands in for byols
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def make_audio(total_seconds: float = math.inf, seed: int = 0, count: int | None = None) -> list[np.ndarray]:
+    """Utterances of 2-5 s: noise plus a few harmonics of a wandering pitch (speech-like spectra)."""
+    rng = np.random.default_rng(seed)
+    out, total = [], 0.0
+    while total < total_seconds and (count is None or len(out) < count):
+        seconds = float(rng.uniform(2.0, 5.0))
+        n = int(seconds * SR)
+        t = np.arange(n) / SR
+        f0 = rng.uniform(90, 250) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t))
+        phase = 2 * np.pi * np.cumsum(f0) / SR
+        wav = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.1 + 0.02 * rng.standard_normal(n)
+        out.append(wav.astype(np.float32))
+        total += seconds
+    return out
+
+
+def peak_tflops(device: torch.device, override: float | None) -> tuple[float | None, str]:
+    if override:
+        return override, "--peak-tflops"
+    if device.type != "cuda":
+        return None, ""
+    name = torch.cuda.get_device_name(device)
+    for key, value in PEAKS:
+        if key in name:
+            return value, name
+    return None, name
+
+
+def flops_per_audio_second(enc: Encoder, device: torch.device) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    wav = torch.randn(1, 10 * SR, device=device) * 0.1
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        enc.frames(wav, torch.tensor([10 * SR], device=device))
+    return counter.get_total_flops() / 10.0
+
+
+def throughput(
+    enc: Encoder, waves: list[np.ndarray], device: torch.device, bf16: bool, batch_seconds: float, pad: int | None
+) -> float:
+    """Audio seconds per wall-clock second through the cache's extraction path."""
+    items = [AudioItem(f"u{i}", len(w) / SR, (lambda w=w: w)) for i, w in enumerate(waves)]
+    kwargs = {"device": device, "batch_seconds": batch_seconds, "bf16": bf16, "pad_multiple": pad}
+    for _ in extract_frames(enc, items[:4], **kwargs):
+        pass  # warm-up: kernels, allocator, filter spectra
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in extract_frames(enc, items, **kwargs):
+        pass
+    sync(device)
+    return sum(it.seconds for it in items) / (time.perf_counter() - t0)
+
+
+def model_throughput(
+    enc: Encoder, waves: list[np.ndarray], device: torch.device, bf16: bool, batch_seconds: float
+) -> float:
+    """Forward passes only, on length-sorted batches already on the device."""
+    order = sorted(waves, key=len, reverse=True)
+    batches, current = [], []
+    for w in order:
+        if current and (len(current) + 1) * len(current[0]) / SR > batch_seconds:
+            batches.append(current)
+            current = []
+        current.append(w)
+    batches.append(current)
+    ready = []
+    for b in batches:
+        x = torch.zeros(len(b), len(b[0]))
+        for i, w in enumerate(b):
+            x[i, : len(w)] = torch.from_numpy(w)
+        ready.append((x.to(device), torch.tensor([len(w) for w in b], device=device)))
+    enc.eval().to(device)
+
+    def run(n: int) -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            for x, lengths in ready[:n]:
+                enc.frames(x, lengths)
+
+    run(2)
+    sync(device)
+    t0 = time.perf_counter()
+    run(len(ready))
+    sync(device)
+    return sum(len(w) for w in waves) / SR / (time.perf_counter() - t0)
+
+
+def write_corpus(folder: Path, waves: list[np.ndarray]) -> list:
+    import soundfile as sf
+
+    from xlbench.audio import inspect_audio
+    from xlbench.manifest import Utterance
+
+    folder.mkdir(parents=True, exist_ok=True)
+    utts = []
+    for i, w in enumerate(waves):
+        path = folder / f"u{i:04d}.wav"
+        sf.write(path, w, SR, subtype="FLOAT")
+        info = inspect_audio(path)
+        utts.append(
+            Utterance(
+                id=f"bench/u{i:04d}", path=str(path), corpus="bench", language="english", speaker=f"s{i % 10}",
+                gender="female", raw_label="x", emotion="anger", duration=info.duration, sample_rate=SR,
+                channels=1, subtype=info.subtype, sha=info.sha,
+            )
+        )  # fmt: skip
+    return utts
+
+
+def epoch_speedup(
+    enc: Encoder,
+    utts: list,
+    waves: list[np.ndarray],
+    device: torch.device,
+    bf16: bool,
+    cache_root: Path,
+    budget_s: float,
+) -> tuple[float, float, float, str]:
+    """(cache build s, cached epoch s, re-encoding epoch s, note) for one epoch over ``utts``."""
+    info = enc.info()
+    t0 = time.perf_counter()
+    store = FeatureCache(enc, root=cache_root, allow_untrained=True).get_or_compute(
+        utts, device=device, progress=False, bf16=bf16
+    )
+    build = time.perf_counter() - t0
+    shas = [u.sha for u in utts]
+    labels = torch.randint(0, 5, (len(utts),), generator=torch.Generator().manual_seed(0))
+    rng = np.random.default_rng(0)
+
+    def head_step(head: torch.nn.Module, opt: torch.optim.Optimizer, pooled: torch.Tensor, y: torch.Tensor) -> None:
+        loss = torch.nn.functional.cross_entropy(head(pooled.float()), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    # cached: windows of frames -> pooling -> head (several epochs, averaged: one is milliseconds)
+    head = torch.nn.Linear(info.dim, 5).to(device)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+    crop = store.crop_frames(CROP_SECONDS)
+
+    # on a GPU the frames live there (uploaded once) and each batch is one gather
+    on = device if device.type != "cpu" else None
+    t0 = time.perf_counter()
+    if on is not None:
+        store.on(on)
+        sync(device)
+    build += time.perf_counter() - t0
+    y_all = labels.to(device)
+
+    def cached_epoch() -> None:
+        for s in range(0, len(shas), BATCH):
+            x, lengths = store.windows(shas[s : s + BATCH], crop, rng, device=on)
+            x, lengths = x.to(device, non_blocking=True), lengths.to(device)
+            head_step(head, opt, masked_pool(x, lengths, enc.pooling), y_all[s : s + BATCH])
+
+    cached_epoch()
+    sync(device)
+    reps, t0 = 0, time.perf_counter()
+    while reps < 3 or time.perf_counter() - t0 < 1.0:
+        cached_epoch()
+        reps += 1
+    sync(device)
+    cached = (time.perf_counter() - t0) / reps
+
+    # re-encoding: a random 2 s crop of every waveform through the (frozen) encoder each epoch
+    head = torch.nn.Linear(info.dim, 5).to(device)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+    enc.eval().to(device)
+    n_crop = int(CROP_SECONDS * SR)
+
+    def reencode_batch(s: int) -> None:
+        ws = waves[s : s + BATCH]
+        x = torch.zeros(len(ws), n_crop)
+        lengths = []
+        for i, w in enumerate(ws):
+            start = int(rng.integers(0, max(len(w) - n_crop, 0) + 1))
+            piece = w[start : start + n_crop]
+            x[i, : len(piece)] = torch.from_numpy(piece)
+            lengths.append(len(piece))
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            pooled = enc(x.to(device), torch.tensor(lengths, device=device))
+        head_step(head, opt, pooled, labels[s : s + BATCH].to(device))
+
+    starts = list(range(0, len(waves), BATCH))
+    reencode_batch(0)  # warm-up
+    sync(device)
+    done, t0 = 0, time.perf_counter()
+    for s in starts:
+        reencode_batch(s)
+        done += 1
+        sync(device)
+        if time.perf_counter() - t0 > budget_s and done < len(starts):
+            break
+    elapsed = time.perf_counter() - t0
+    sizes = [min(BATCH, len(waves) - s) for s in starts]
+    reencode = elapsed * sum(sizes) / sum(sizes[:done])
+    note = "" if done == len(starts) else f"extrapolated from {done} of {len(starts)} batches"
+    return build, cached, reencode, note
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seconds", type=float, default=None, help="audio for the throughput runs (CPU 60, GPU 3600)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (CUDA: on)")
+    p.add_argument("--utterances", type=int, default=None, help="utterances per epoch (CPU 100, GPU 1000)")
+    p.add_argument("--encoders", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    p.add_argument("--batch-seconds", type=float, default=None, help="padded audio per batch (CPU 60, GPU 800)")
+    p.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak of the device, if not known")
+    p.add_argument("--reencode-budget", type=float, default=30.0, help="seconds to time a re-encoding epoch")
+    p.add_argument("--pad-multiple", type=int, default=None, help="round batch lengths up (samples; CUDA: 4000)")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape")
+    args = p.parse_args(argv)
+
+    device = resolve_device(args.device)
+    gpu = device.type == "cuda"
+    bf16 = gpu if args.bf16 is None else args.bf16
+    seconds = args.seconds or (3600.0 if gpu else 60.0)
+    n_utts = args.utterances or (1000 if gpu else 100)
+    batch_seconds = args.batch_seconds or (800.0 if gpu else 60.0)
+    wanted = [e.strip() for e in args.encoders.split(",") if e.strip()]
+    unknown = sorted(set(wanted) - set(ALL))
+    if unknown:
+        p.error(f"unknown encoder(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
+    if gpu:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark
+
+    name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
+    load = f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    print(f"device: {device} ({name}); torch {torch.__version__}; bf16 autocast {'on' if bf16 else 'off'}{load}")
+    waves = make_audio(seconds, seed=0)
+    epoch_waves = make_audio(seed=1, count=n_utts)
+    print(f"throughput audio: {len(waves)} utterances, {sum(map(len, waves)) / SR:.0f} s; "
+          f"epoch: {len(epoch_waves)} utterances, {CROP_SECONDS:g} s crops, batch {BATCH}")  # fmt: skip
+
+    tmp = Path(tempfile.mkdtemp(prefix="xlbench-bench-"))
+    builders: dict[str, Callable[[], Encoder]] = {
+        "logmel-stats": lambda: build_encoder("logmel-stats"),
+        "emotioncnn": lambda: build_encoder("emotioncnn"),
+        "byols-scratch": lambda: build_encoder("byols-scratch"),
+        "hubert-tiny": lambda: build_encoder(f"hf:{tiny_hubert(tmp / 'tiny')}"),
+        "hubert-base": lambda: build_encoder(f"hf:{random_hubert_base(tmp / 'base')}"),
+    }
+    utts = write_corpus(tmp / "audio", epoch_waves) if FROZEN & set(wanted) else []
+    peak, peak_source = peak_tflops(device, args.peak_tflops)
+
+    rows = []
+    for key in wanted:
+        torch.manual_seed(0)
+        enc = builders[key]()
+        params = enc.parameter_count()
+        if key == "emotioncnn":
+            print(f"EmotionCNN parameter_count() = {params:,} (paper Table 1: {PAPER_PARAMS:,})")
+        rate = throughput(enc, waves, device, bf16, batch_seconds, args.pad_multiple)
+        line = f"{key:14s} {params:>12,} params  extract {rate:10.1f} audio-s/s"
+        if key.startswith("hubert"):
+            model_rate = model_throughput(enc, waves, device, bf16, batch_seconds)
+            line += f"  model only {model_rate:10.1f} audio-s/s"
+            if key == "hubert-base":
+                flops = flops_per_audio_second(enc, device)
+                achieved = model_rate * flops / 1e12
+                line += (
+                    f"\n{'':14s} {flops / 1e9:.1f} GFLOP per audio second counted "
+                    f"({HUBERT_BASE_GFLOP_NOMINAL:g} nominal); {achieved:.2f} TFLOP/s achieved"
+                )
+                if peak:
+                    bound = peak * 1e12 / flops
+                    line += (
+                        f"\n{'':14s} bf16 bound {bound:,.0f} audio-s/s at {peak:g} TFLOP/s ({peak_source}): "
+                        f"ratio {model_rate / bound:.3f}"
+                    )
+                    if not bf16:
+                        line += " (bf16 autocast is off: the bound is for bf16)"
+        print(line, flush=True)
+        if key in FROZEN:
+            build, cached, reencode, note = epoch_speedup(
+                enc, utts, epoch_waves, device, bf16, tmp / "cache", args.reencode_budget
+            )
+            ratio = reencode / cached if cached > 0 else math.inf
+            extra = f"; {note}" if note else ""
+            print(
+                f"{'':14s} epoch of {len(utts)}: cached {cached * 1000:8.1f} ms, re-encoding {reencode:8.2f} s "
+                f"-> {ratio:,.0f}x faster from the cache (one-off cache build {build:.1f} s{extra})",
+                flush=True,
+            )
+            rows.append((key, ratio))
+        del enc
+        if gpu:
+            torch.cuda.empty_cache()
+    speedups = dict(rows)
+    if "hubert-base" in speedups:  # the encoder the cache exists for (paper Table 1: 95 M parameters)
+        ok = speedups["hubert-base"] >= 100
+        print(
+            f"speed-up goal (>= 100x for HuBERT base): {'met' if ok else 'NOT met'} ({speedups['hubert-base']:,.0f}x)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

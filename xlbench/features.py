@@ -1,0 +1,800 @@
+"""The feature cache: frame-level outputs of frozen encoders, computed once, memory-mapped after.
+
+A frozen encoder (paper Sec. 3.2.1: HuBERT or BYOL-S with only the head h trained) sees the same
+audio every epoch, so its frames are computed once per utterance and kept on disk. Training then
+gathers windows of cached frames instead of re-encoding audio: a method's random 2 s crop
+(PROTOCOL.md section 5) becomes a random window of ``round(2 s x frame_rate)`` frames, and
+evaluation pools all of an utterance's frames.
+
+**Approximation.** A window of frames computed on the whole utterance is not the same as
+encoding the 2 s crop alone: a frame's receptive field reaches outside the crop. For the CNN
+encoders that is a few frames at each edge of the window; for Transformers (HuBERT, wav2vec2)
+every frame attends to the whole utterance, so context from outside the crop leaks into every
+cached frame. The test-time vectors are exact (the whole utterance is encoded). End-to-end
+training (trainable encoders) re-encodes real crops and is not affected.
+
+**Key.** ``features/<encoder key>/``: the key hashes the encoder's identity
+(``Encoder.cache_identity()``: name or model family, code version, weights hash -- not the
+path --, layer and other options) with ``xlbench.audio.PREPROCESSING_VERSION`` and this cache's
+format version. An entry inside it is keyed by the audio's content hash (``Utterance.sha``), so
+renaming or moving a corpus reuses it and a changed file misses it. Device and precision are not
+in the key: frames extracted on a GPU under bf16 autocast are reused by a CPU run (they differ
+from float32 ones by about 1 % relative; each pack records how it was made).
+
+**Layout.** Frames are stored as float16 in packs: ``pack-<time>-<id>.npy`` holds the frames of
+many utterances one after another (an (N, D) array) and ``pack-<time>-<id>.json`` indexes it
+(sha -> first row, frame count, blake2b checksum of those rows). A pack is written to a
+temporary name and renamed, its index last, so a crash never leaves an entry that looks
+complete; packs are flushed every ~64 MB during extraction, so an interrupted extraction keeps
+what it finished. Reading memory-maps each pack once (one file descriptor per pack, not per
+utterance: the ~7,500 utterances of the benchmark would exhaust descriptors otherwise) and
+verifies every requested entry's checksum once. A truncated or corrupted entry is reported with
+a FeatureCacheWarning, recomputed, and dropped from its old index.
+
+**Read-only caches.** A cache folder that already holds every requested entry is used as is
+(read-only is fine: a shared cache). When entries are missing and the folder cannot be written,
+``get_or_compute`` raises a one-line DataError before computing anything (rather than silently
+holding gigabytes of frames in memory); point XLBENCH_HOME or ``root`` at a writable folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xlbench.audio import PREPROCESSING_VERSION, load_audio
+from xlbench.encoders.base import Encoder, EncoderInfo
+from xlbench.errors import ConfigError, DataError
+from xlbench.home import atomic_write_json, features_dir
+
+CACHE_FORMAT = 1
+SAMPLE_RATE = 16_000
+#: padded audio per extraction batch (seconds): bounds memory, keeps a GPU busy
+DEFAULT_BATCH_SECONDS = 120.0
+PACK_BYTES = 64 << 20
+FP16_MAX = float(np.finfo(np.float16).max)
+
+
+class FeatureCacheWarning(UserWarning):
+    """A cache entry was unusable (truncated, corrupted) and is being recomputed."""
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def encoder_identity(encoder: Encoder) -> dict[str, Any]:
+    """Everything the cached frames depend on."""
+    return {
+        "encoder": encoder.cache_identity(),
+        "preprocessing": PREPROCESSING_VERSION,
+        "format": CACHE_FORMAT,
+    }
+
+
+def encoder_key(encoder: Encoder) -> str:
+    """The folder name of an encoder's entries: a readable slug plus a hash of its identity."""
+    identity = encoder_identity(encoder)
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    digest = hashlib.blake2b(blob, digest_size=10).hexdigest()
+    # transformers models are named by their type: `hubert` and `hf:<folder>` share one folder
+    label = identity["encoder"].get("model_type") or encoder.info().name
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", str(label)).strip("-")[:40] or "encoder"
+    return f"{slug}-{digest}"
+
+
+def _checksum(rows: np.ndarray) -> str:
+    return hashlib.blake2b(memoryview(np.ascontiguousarray(rows)).cast("B"), digest_size=8).hexdigest()
+
+
+# -- devices --------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """auto -> cuda, else mps, else cpu; a named device that is not there is a ConfigError."""
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = name.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: no CUDA device is visible to torch (use --device cpu or auto)")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {name!r}: MPS is not available on this machine (use --device cpu or auto)")
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+
+class FrameStore:
+    """Cached frames of a set of utterances, by content hash; float16 arrays, usually memory-mapped.
+
+    ``windows`` and ``whole`` build batches on the CPU by default. With ``device=`` (a GPU) the
+    frames are uploaded once, packed in one float16 tensor (HuBERT base: 1.7 GB for all seven
+    benchmark corpora), and every batch is one gather on the device: an epoch of frozen
+    training then costs milliseconds instead of a host-side copy of every window. Both paths
+    draw the same starts from ``rng`` and give the same windows.
+    """
+
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        frame_rate: float,
+        dim: int,
+        info: EncoderInfo | None = None,
+    ) -> None:
+        self._arrays = dict(arrays)
+        self.frame_rate = float(frame_rate)
+        self.dim = int(dim)
+        self.info = info
+        self._list = list(self._arrays.values())
+        self._row = {sha: i for i, sha in enumerate(self._arrays)}
+        self._sizes = np.array([a.shape[0] for a in self._arrays.values()], dtype=np.int64)
+        self._packed: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def __contains__(self, sha: object) -> bool:
+        return sha in self._arrays
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    @property
+    def shas(self) -> list[str]:
+        return list(self._arrays)
+
+    def frames(self, sha: str) -> np.ndarray:
+        """(F, D) float16 frames of one utterance (a read-only view)."""
+        try:
+            return self._arrays[sha]
+        except KeyError:
+            raise KeyError(f"utterance {sha} is not in this frame store") from None
+
+    def num_frames(self, sha: str) -> int:
+        return int(self.frames(sha).shape[0])
+
+    def crop_frames(self, seconds: float) -> int:
+        """Frames in a crop of ``seconds`` (a 2 s crop of HuBERT at 50 frames/s: 100)."""
+        return max(1, round(seconds * self.frame_rate))
+
+    def _rows(self, shas: Sequence[str]) -> np.ndarray:
+        try:
+            return np.fromiter((self._row[s] for s in shas), dtype=np.int64, count=len(shas))
+        except KeyError as exc:
+            raise KeyError(f"utterance {exc.args[0]} is not in this frame store") from None
+
+    def on(self, device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(packed frames (N, D) float16, first row per utterance, frames per utterance) on ``device``."""
+        dev = torch.device(device)
+        key = str(dev)
+        if key not in self._packed:
+            sizes = torch.from_numpy(self._sizes)
+            offsets = torch.zeros_like(sizes)
+            offsets[1:] = torch.cumsum(sizes, 0)[:-1]
+            packed = torch.empty((int(sizes.sum()), self.dim), dtype=torch.float16, device=dev)
+            row, chunk, start = 0, [], 0
+            for a in self._arrays.values():  # upload in ~64 MB pieces: no second host copy of it all
+                chunk.append(a)
+                row += a.shape[0]
+                if (row - start) * self.dim * 2 >= PACK_BYTES:
+                    packed[start:row] = torch.from_numpy(np.concatenate(chunk)).to(dev)
+                    chunk, start = [], row
+            if chunk:
+                packed[start:row] = torch.from_numpy(np.concatenate(chunk)).to(dev)
+            self._packed[key] = (packed, offsets.to(dev), sizes.to(dev))
+        return self._packed[key]
+
+    def windows(
+        self,
+        shas: Sequence[str],
+        crop_frames: int,
+        rng: np.random.Generator | int | None = None,
+        device: str | torch.device | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One random window of ``crop_frames`` frames per utterance: (B, crop, D) float32 + lengths.
+
+        Utterances shorter than the window are taken whole and zero-padded (lengths say so).
+        With ``device``, the batch is gathered from frames kept on that device (see ``on``).
+        """
+        if crop_frames < 1:
+            raise ConfigError(f"crop_frames must be at least 1, got {crop_frames}")
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        rows = self._rows(shas)
+        sizes = self._sizes[rows]
+        starts = gen.integers(0, np.maximum(sizes - crop_frames, 0) + 1) if len(rows) else sizes
+        lengths = np.minimum(sizes, crop_frames)
+        if device is not None:
+            return self._gather(rows, torch.from_numpy(starts), torch.from_numpy(lengths), crop_frames, device)
+        out = np.zeros((len(rows), crop_frames, self.dim), dtype=np.float32)
+        for i, (r, s, n) in enumerate(zip(rows.tolist(), starts.tolist(), lengths.tolist(), strict=True)):
+            out[i, :n] = self._list[r][s : s + n]
+        return torch.from_numpy(out), torch.from_numpy(lengths)
+
+    def whole(self, shas: Sequence[str], device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All frames of each utterance, zero-padded to the longest: (B, F_max, D) float32 + lengths."""
+        rows = self._rows(shas)
+        lengths = self._sizes[rows]
+        width = int(lengths.max(initial=0))
+        if device is not None:
+            return self._gather(
+                rows, torch.zeros(len(rows), dtype=torch.long), torch.from_numpy(lengths), width, device
+            )
+        out = np.zeros((len(rows), width, self.dim), dtype=np.float32)
+        for i, r in enumerate(rows.tolist()):
+            out[i, : lengths[i]] = self._list[r]
+        return torch.from_numpy(out), torch.from_numpy(lengths)
+
+    def _gather(
+        self, rows: np.ndarray, starts: torch.Tensor, lengths: torch.Tensor, width: int, device: str | torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        packed, offsets, _ = self.on(device)
+        dev = packed.device
+        rows_t, starts, lengths = torch.from_numpy(rows).to(dev), starts.to(dev), lengths.to(dev)
+        steps = torch.arange(width, device=dev)
+        valid = steps[None, :] < lengths[:, None]
+        index = torch.where(valid, offsets[rows_t][:, None] + starts[:, None] + steps[None, :], 0)
+        out = packed[index].float().masked_fill_(~valid[..., None], 0.0)
+        return out, lengths
+
+
+# -- extraction -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioItem:
+    """Something to encode: a key (the content hash), its duration, how to get its samples."""
+
+    key: str
+    seconds: float
+    load: Callable[[], np.ndarray]
+    label: str = ""  # for error messages (the utterance id)
+
+
+def length_batches(items: Sequence[AudioItem], batch_seconds: float, quantum: float = 0.0) -> list[list[AudioItem]]:
+    """Longest first, each batch filled until its padded audio would exceed ``batch_seconds``.
+
+    With ``quantum`` (seconds), a batch's width is its longest item rounded up to a multiple.
+    """
+    ordered = sorted(items, key=lambda it: it.seconds, reverse=True)
+    batches: list[list[AudioItem]] = []
+
+    def width(it: AudioItem) -> float:
+        return math.ceil(it.seconds / quantum - 1e-9) * quantum if quantum > 0 else it.seconds
+
+    for it in ordered:
+        if batches and (len(batches[-1]) + 1) * width(batches[-1][0]) <= batch_seconds:
+            batches[-1].append(it)
+        else:
+            batches.append([it])
+    return batches
+
+
+def extract_frames(
+    encoder: Encoder,
+    items: Sequence[AudioItem],
+    *,
+    device: str | torch.device = "auto",
+    batch_seconds: float = DEFAULT_BATCH_SECONDS,
+    bf16: bool | None = None,
+    progress: bool = False,
+    workers: int = 4,
+    description: str = "",
+    pad_multiple: int | None = None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Encode ``items`` in length-bucketed batches; yields (key, (F, D) float16 frames).
+
+    Audio is read by ``workers`` threads a couple of batches ahead of the model. ``bf16``
+    (default: on for CUDA) runs the model under bfloat16 autocast; front ends stay float32.
+    ``pad_multiple`` rounds each batch's padded length up to a multiple of that many samples
+    (default: 0.25 s on CUDA, where every new shape costs kernel selection; none elsewhere).
+    Padding never changes a frame, so this is a speed choice only.
+    """
+    dev = resolve_device(device)
+    use_bf16 = dev.type == "cuda" if bf16 is None else (bf16 and dev.type in ("cuda", "cpu"))
+    cuda = dev.type == "cuda"
+    quantum = max(1, pad_multiple if pad_multiple is not None else (4000 if dev.type == "cuda" else 1))
+    batches = length_batches(items, batch_seconds, quantum / SAMPLE_RATE if quantum > 1 else 0.0)
+    total = sum(it.seconds for it in items)
+    was_training = encoder.training
+    first_param = next(encoder.parameters(), None)
+    home = first_param.device if first_param is not None else torch.device("cpu")
+    encoder.eval().to(dev)
+    bar = _Progress(total, description or f"encoding with {encoder.info().name}", progress)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="xlbench-audio")
+    pending: deque[list[Future[np.ndarray]]] = deque()
+    clipped = False
+    try:
+        queue = iter(batches)
+
+        def submit() -> bool:
+            nxt = next(queue, None)
+            if nxt is None:
+                return False
+            pending.append([pool.submit(it.load) for it in nxt])
+            return True
+
+        for _ in range(2):
+            submit()
+
+        def hand_out(
+            batch: list[AudioItem],
+            host: torch.Tensor,
+            flen: torch.Tensor,
+            stats: torch.Tensor,
+            event: torch.cuda.Event | None,
+        ) -> Iterator[tuple[str, np.ndarray]]:
+            nonlocal clipped
+            if event is not None:
+                event.synchronize()
+            peak, bad = float(stats[0]), bool(stats[1])
+            arrays = host.numpy()
+            if bad or not np.isfinite(peak):
+                first = next(i for i in range(len(batch)) if not np.isfinite(arrays[i]).all())
+                it = batch[first]
+                raise DataError(f"{it.label or it.key}: encoder {encoder.info().name!r} produced NaN or inf")
+            if peak > FP16_MAX and not clipped:
+                clipped = True
+                warnings.warn(
+                    f"encoder {encoder.info().name!r} produced values beyond float16 range "
+                    f"(|x| up to {peak:.3g}); they are clipped in the cache",
+                    FeatureCacheWarning,
+                    stacklevel=3,
+                )
+            for i, (it, n) in enumerate(zip(batch, flen.tolist(), strict=True)):
+                yield it.key, arrays[i, :n]
+            bar.advance(sum(it.seconds for it in batch))
+
+        def encode(batch: list[AudioItem], waves: list[np.ndarray]) -> tuple[Any, ...]:
+            lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+            short = [(it, n) for it, n in zip(batch, lengths.tolist(), strict=True) if n < encoder.min_samples]
+            if short:
+                it, n = short[0]
+                raise DataError(
+                    f"{it.label or it.key}: {n} samples ({1000 * n / SAMPLE_RATE:.1f} ms) is shorter "
+                    f"than the {encoder.min_samples} samples encoder {encoder.info().name!r} needs; "
+                    "remove the file from the corpus"
+                )
+            width = -(-int(lengths.max()) // quantum) * quantum
+            wav = torch.zeros(len(waves), width, dtype=torch.float32, pin_memory=cuda)
+            for i, w in enumerate(waves):
+                wav[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+            with torch.inference_mode():
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    frames, flen = encoder.frames(wav.to(dev, non_blocking=True), lengths.to(dev))
+                # checks and the float16 cast run on the device; the copy back is asynchronous on
+                # CUDA, so the GPU encodes the next batch while the host hands out this one
+                flen = flen.to(frames.device)
+                valid = torch.arange(frames.shape[1], device=frames.device)[None, :] < flen[:, None]
+                frames = frames.float().masked_fill(~valid[..., None], 0.0)
+                peak = frames.abs().amax() if frames.numel() else frames.new_zeros(())
+                stats = torch.stack([peak, (~torch.isfinite(frames)).any()]).float()
+                out = (frames.clamp(-FP16_MAX, FP16_MAX).to(torch.float16), flen, stats)
+                out = tuple(t.to("cpu", non_blocking=cuda) for t in out)
+                event = torch.cuda.Event() if cuda else None
+                if event is not None:
+                    event.record()
+            return (*out, event)
+
+        previous = None
+        with bar:
+            for batch in batches:
+                futures = pending.popleft()
+                submit()
+                try:
+                    current = (batch, *encode(batch, [f.result() for f in futures]))
+                except BaseException:
+                    if previous is not None:  # what finished is handed out before the error goes up
+                        done, previous = previous, None
+                        yield from hand_out(*done)
+                    raise
+                if previous is not None:
+                    yield from hand_out(*previous)
+                previous = current
+            if previous is not None:
+                yield from hand_out(*previous)
+    finally:
+        for futures in pending:
+            for f in futures:
+                f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        encoder.train(was_training).to(home)
+
+
+class _Progress:
+    """A rich progress bar in audio seconds, or nothing."""
+
+    def __init__(self, total: float, description: str, enabled: bool) -> None:
+        from xlbench import progress
+
+        # quiet under XLBENCH_PROGRESS=0 and when stderr is not a terminal, like every other bar
+        self.enabled = enabled and total > 0 and progress.enabled() and progress.console.is_terminal
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._p = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:.0f}/{task.total:.0f} s of audio"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=progress.console,
+                transient=True,
+            )
+            self._task = self._p.add_task(description, total=total)
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._p.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._p.__exit__(*exc)
+
+    def advance(self, seconds: float) -> None:
+        if self.enabled:
+            self._p.advance(self._task, seconds)
+
+
+# -- the cache ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    pack: str  # stem: pack-<time>-<id>
+    offset: int
+    frames: int
+    checksum: str
+
+
+class _PackWriter:
+    """Buffers (sha, frames) and writes them as packs of about PACK_BYTES each."""
+
+    def __init__(self, folder: Path, dim: int, key: str, meta: dict[str, Any]) -> None:
+        self.folder, self.dim, self.key, self.meta = folder, dim, key, meta
+        self._rows: list[np.ndarray] = []
+        self._shas: list[str] = []
+        self._bytes = 0
+        self.written: list[str] = []
+
+    def add(self, sha: str, frames: np.ndarray) -> None:
+        if frames.ndim != 2 or frames.shape[1] != self.dim:
+            raise DataError(f"encoder gave frames of shape {frames.shape}, expected (F, {self.dim})")
+        self._rows.append(frames)
+        self._shas.append(sha)
+        self._bytes += frames.nbytes
+        if self._bytes >= PACK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._shas:
+            return
+        stem = f"pack-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        data = np.concatenate(self._rows, axis=0)
+        entries, offset = {}, 0
+        for sha, rows in zip(self._shas, self._rows, strict=True):
+            entries[sha] = [offset, int(rows.shape[0]), _checksum(rows)]
+            offset += rows.shape[0]
+        index = {
+            "format": CACHE_FORMAT,
+            "key": self.key,
+            "dim": self.dim,
+            "dtype": "float16",
+            "rows": int(data.shape[0]),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "meta": self.meta,
+            "entries": entries,
+        }
+        try:
+            _atomic_save_npy(self.folder / f"{stem}.npy", data)
+            atomic_write_json(self.folder / f"{stem}.json", index)  # the index last: it commits the pack
+        except OSError as exc:
+            raise DataError(f"cannot write to the feature cache {self.folder}: {exc.strerror or exc}") from None
+        self.written.append(stem)
+        self._rows, self._shas, self._bytes = [], [], 0
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.lib.format.write_array(f, array, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _open_pack(path: Path, dim: int) -> np.ndarray | None:
+    """Memory-map a pack's rows; a truncated file maps the rows it still holds; None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(f)
+            header = f.tell()
+        size = path.stat().st_size
+    except (OSError, ValueError, SyntaxError):
+        return None
+    if fortran or dtype != np.float16 or len(shape) != 2 or shape[1] != dim:
+        return None
+    rows = min(shape[0], (size - header) // (2 * dim))
+    if rows <= 0:
+        return np.zeros((0, dim), dtype=np.float16)
+    return np.memmap(path, dtype=np.float16, mode="r", offset=header, shape=(rows, dim))
+
+
+class FeatureCache:
+    """Cached frames of one frozen encoder, under ``<root>/<encoder key>/``."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        verify: bool = True,
+        allow_untrained: bool = False,
+    ) -> None:
+        refusal = encoder.cache_refusal(allow_untrained)
+        if refusal:
+            raise ConfigError(refusal)
+        self.encoder = encoder
+        self.info = encoder.info()
+        self.key = encoder_key(encoder)
+        self.root = Path(root).expanduser() if root is not None else features_dir()
+        self.dir = self.root / self.key
+        self.verify = verify
+
+    # -- reading ------------------------------------------------------------------------------
+    def _indexes(self) -> list[tuple[str, dict[str, Any]]]:
+        """(pack stem, index) for every readable pack index, newest first."""
+        out = []
+        if not self.dir.is_dir():
+            return out
+        for p in sorted(self.dir.glob("pack-*.json"), reverse=True):
+            try:
+                index = json.loads(p.read_text())
+                if index.get("format") != CACHE_FORMAT or index.get("dim") != self.info.frame_dim:
+                    continue
+                entries = index["entries"]
+                if not isinstance(entries, dict):
+                    raise TypeError("entries is not a mapping")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                warnings.warn(
+                    f"feature cache: unreadable index {p} ({exc}); ignoring it",
+                    FeatureCacheWarning,
+                    stacklevel=3,
+                )
+                continue
+            out.append((p.stem, index))
+        return out
+
+    def _lookup(self, shas: set[str]) -> tuple[dict[str, np.ndarray], dict[str, list[str]], list[str]]:
+        """Valid arrays for the requested shas, bad entries per pack, and why they were bad."""
+        found: dict[str, np.ndarray] = {}
+        bad: dict[str, list[str]] = {}
+        reasons: list[str] = []
+        maps: dict[str, np.ndarray | None] = {}
+        dim = self.info.frame_dim
+        for stem, index in self._indexes():
+            for sha, raw in index["entries"].items():
+                if sha not in shas or sha in found:
+                    continue
+                try:
+                    entry = _Entry(stem, int(raw[0]), int(raw[1]), str(raw[2]))
+                except (TypeError, ValueError, IndexError):
+                    bad.setdefault(stem, []).append(sha)
+                    reasons.append(f"{sha[:12]}: malformed index entry")
+                    continue
+                if stem not in maps:
+                    maps[stem] = _open_pack(self.dir / f"{stem}.npy", dim)
+                mm = maps[stem]
+                if mm is None or entry.offset + entry.frames > mm.shape[0] or entry.frames < 1:
+                    bad.setdefault(stem, []).append(sha)
+                    reasons.append(f"{sha[:12]}: truncated ({stem}.npy)")
+                    continue
+                rows = mm[entry.offset : entry.offset + entry.frames]
+                if self.verify and _checksum(rows) != entry.checksum:
+                    bad.setdefault(stem, []).append(sha)
+                    reasons.append(f"{sha[:12]}: checksum mismatch ({stem}.npy)")
+                    continue
+                found[sha] = rows
+        return found, bad, reasons
+
+    def stored(self) -> int:
+        """How many utterances this encoder has cached (without verifying them)."""
+        return len({sha for _, index in self._indexes() for sha in index["entries"]})
+
+    # -- writing ------------------------------------------------------------------------------
+    def _ensure_writable(self, missing: int) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".probe.", dir=self.dir)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise DataError(
+                f"feature cache {self.dir} is not writable ({exc.strerror or exc}) and {missing} "
+                f"utterance(s) of encoder {self.info.name!r} are not cached yet; set XLBENCH_HOME to a "
+                "writable folder"
+            ) from None
+        self._remember_name()
+
+    def _remember_name(self) -> None:
+        """key.json lists every encoder name that used this folder (for `features clear --encoder`)."""
+        key_file = self.dir / "key.json"
+        try:
+            record = json.loads(key_file.read_text()) if key_file.exists() else None
+        except (OSError, ValueError):
+            record = None
+        if record is None:
+            record = {"name": self.info.name, "names": [], "key": self.key, "identity": encoder_identity(self.encoder)}
+        names = record.setdefault("names", [])
+        if self.info.name in names:
+            return
+        names.append(self.info.name)
+        with contextlib.suppress(OSError, DataError):  # a read-only shared cache stays as it is
+            atomic_write_json(key_file, record)
+
+    def _drop(self, bad: dict[str, list[str]]) -> None:
+        """Remove bad entries from their indexes (after their replacements were written)."""
+        for stem, shas in bad.items():
+            path = self.dir / f"{stem}.json"
+            try:
+                index = json.loads(path.read_text())
+                for sha in shas:
+                    index["entries"].pop(sha, None)
+                if index["entries"]:
+                    atomic_write_json(path, index)
+                else:
+                    path.unlink()
+                    (self.dir / f"{stem}.npy").unlink(missing_ok=True)
+            except (OSError, ValueError, KeyError, DataError):
+                pass  # a read-only or vanished pack: the replacements are found first anyway
+
+    def get_or_compute(
+        self,
+        utterances: Sequence[Any],
+        device: str | torch.device = "auto",
+        batch_seconds: float = DEFAULT_BATCH_SECONDS,
+        progress: bool = True,
+        *,
+        bf16: bool | None = None,
+        workers: int = 4,
+    ) -> FrameStore:
+        """Frames of every utterance (anything with .sha, .path, .duration, .id), computing the missing."""
+        by_sha: dict[str, Any] = {}
+        for u in utterances:
+            by_sha.setdefault(u.sha, u)
+        found, bad, reasons = self._lookup(set(by_sha))
+        if reasons:
+            shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+            noun = "entry" if len(reasons) == 1 else "entries"
+            warnings.warn(
+                f"feature cache {self.key}: {len(reasons)} unusable {noun} ({shown}); recomputing",
+                FeatureCacheWarning,
+                stacklevel=2,
+            )
+        todo = [u for sha, u in by_sha.items() if sha not in found]
+        if found and not todo:
+            self._remember_name()
+        if todo:
+            self._ensure_writable(len(todo))
+            dev = resolve_device(device)
+            meta = {
+                "device": str(dev),
+                "bf16": dev.type == "cuda" if bf16 is None else bool(bf16),
+                "torch": torch.__version__,
+                "encoder": self.info.name,
+            }
+            writer = _PackWriter(self.dir, self.info.frame_dim, self.key, meta)
+            items = [
+                AudioItem(u.sha, float(u.duration), _loader(u.path, u.sha), label=str(getattr(u, "id", u.path)))
+                for u in todo
+            ]
+            try:
+                for sha, frames in extract_frames(
+                    self.encoder,
+                    items,
+                    device=dev,
+                    batch_seconds=batch_seconds,
+                    bf16=bf16,
+                    progress=progress,
+                    workers=workers,
+                    description=f"{self.info.name}: {len(todo)} utterance(s)",
+                ):
+                    writer.add(sha, frames)
+            finally:
+                writer.flush()  # what finished is kept, also on an error or Ctrl-C
+            self._drop(bad)
+            more, _, _ = self._lookup({u.sha for u in todo})
+            found.update(more)
+            lost = [u for u in todo if u.sha not in found]
+            if lost:
+                raise DataError(f"feature cache {self.dir}: {len(lost)} entries did not read back after writing")
+        return FrameStore(
+            {sha: found[sha] for sha in by_sha},
+            frame_rate=self.info.frame_rate,
+            dim=self.info.frame_dim,
+            info=self.info,
+        )
+
+
+def _loader(path: str, sha: str) -> Callable[[], np.ndarray]:
+    return lambda: load_audio(path, expected_sha=sha)
+
+
+# -- housekeeping ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedEncoder:
+    key: str
+    name: str  # the first encoder name that wrote it
+    packs: int
+    bytes: int
+    names: tuple[str, ...] = ()  # every name that used it (hubert and hf:<folder> may share one)
+
+
+def cached_encoders(root: str | os.PathLike[str] | None = None) -> list[CachedEncoder]:
+    """What is in the cache folder, one row per encoder key."""
+    base = Path(root).expanduser() if root is not None else features_dir()
+    rows = []
+    for d in sorted(p for p in base.glob("*") if p.is_dir()):
+        try:
+            record = json.loads((d / "key.json").read_text())
+            name, names = str(record.get("name", "?")), tuple(record.get("names") or [record.get("name", "?")])
+        except (OSError, ValueError, AttributeError):
+            name, names = "?", ("?",)
+        size = sum(f.stat().st_size for f in d.glob("*") if f.is_file())
+        rows.append(CachedEncoder(d.name, name, len(list(d.glob("pack-*.npy"))), size, names))
+    return rows
+
+
+def clear_cache(encoder: str | None = None, root: str | os.PathLike[str] | None = None) -> list[CachedEncoder]:
+    """Delete the cached frames of one encoder (by name, as in ``info().name``) or of all; returns them."""
+    removed = []
+    for row in cached_encoders(root):
+        if encoder is not None and encoder not in row.names:
+            continue
+        base = Path(root).expanduser() if root is not None else features_dir()
+        try:
+            shutil.rmtree(base / row.key)
+        except OSError as exc:
+            raise DataError(f"cannot remove {base / row.key}: {exc.strerror or exc}") from None
+        removed.append(row)
+    return removed
