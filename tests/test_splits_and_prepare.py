@@ -30,6 +30,7 @@ def full_manifest(tmp_path: Path, name: str):
 
 # -- the shipped split files -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(REAL_CORPORA))
 def test_split_file_covers_exactly_the_protocol_speakers(name: str) -> None:
     split = load_split(name)
@@ -40,8 +41,14 @@ def test_split_file_covers_exactly_the_protocol_speakers(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "sizes"),
-    [("ravdess", (14, 5, 5)), ("savee", (2, 1, 1)), ("cafe", (8, 2, 2)), ("emodb", (6, 2, 2)),
-     ("emovo", (4, 1, 1)), ("shemo", (53, 17, 17))],
+    [
+        ("ravdess", (14, 5, 5)),
+        ("savee", (2, 1, 1)),
+        ("cafe", (8, 2, 2)),
+        ("emodb", (6, 2, 2)),
+        ("emovo", (4, 1, 1)),
+        ("shemo", (53, 17, 17)),
+    ],
 )
 def test_speaker_counts_and_gender_balance(name: str, sizes: tuple[int, int, int]) -> None:
     spec = load_split(name).spec
@@ -56,12 +63,14 @@ def test_speaker_counts_and_gender_balance(name: str, sizes: tuple[int, int, int
 
 @pytest.mark.slow
 def test_split_files_are_reproduced_by_the_generator() -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "make_splits.py"), "--check"],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "make_splits.py"), "--check"], capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
 
 
 # -- applying them to full-size corpora --------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(REAL_CORPORA))
 def test_full_corpus_split_is_speaker_disjoint_with_every_class(tmp_path: Path, name: str) -> None:
@@ -83,14 +92,16 @@ def test_full_corpus_split_is_speaker_disjoint_with_every_class(tmp_path: Path, 
 
 
 def test_english_training_set_reproduces_the_papers_size(tmp_path: Path) -> None:
-    train = sum(len(apply_split(full_manifest(tmp_path, n).utterances, n)["train"]) for n in ("ravdess", "savee", "tess"))
+    train = sum(
+        len(apply_split(full_manifest(tmp_path, n).utterances, n)["train"]) for n in ("ravdess", "savee", "tess")
+    )
     assert train == 14 * 36 + 2 * 90 + 1000 == 1684  # paper: 1,682
 
 
 def test_unknown_speaker_is_refused(tmp_path: Path) -> None:
     manifest = full_manifest(tmp_path, "emovo")
     stranger = manifest.utterances[0].model_copy(update={"speaker": "x9", "id": "emovo/x9/foo"})
-    with pytest.raises(DataError, match="speaker 'x9'.*not in split file"):
+    with pytest.raises(DataError, match=r"speaker 'x9'.*not in split file"):
         apply_split([*manifest.utterances, stranger], "emovo")
 
 
@@ -103,6 +114,7 @@ def test_a_speaker_in_two_splits_is_refused(tmp_path: Path) -> None:
 
 
 # -- `xlbench data prepare` and `status` --------------------------------------------------------
+
 
 def invoke(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
@@ -187,7 +199,9 @@ def test_unknown_label_code_and_duplicates(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "duplicate file(s)" in res.output and "rab-f1-b" in res.output
 
 
-@pytest.mark.parametrize(("channels", "subtype", "rate"), [(2, "PCM_16", 48_000), (1, "PCM_U8", 48_000), (1, "PCM_16", 22_050)])
+@pytest.mark.parametrize(
+    ("channels", "subtype", "rate"), [(2, "PCM_16", 48_000), (1, "PCM_U8", 48_000), (1, "PCM_16", 22_050)]
+)
 def test_stereo_8bit_and_unusual_rates_are_read(tmp_path: Path, channels: int, subtype: str, rate: int) -> None:
     root = fx.make_emovo(tmp_path / "e", channels=channels, subtype=subtype, rate=rate)
     res = invoke("data", "prepare", "--corpus", "emovo", "--root", str(root))
@@ -209,8 +223,19 @@ def test_manifest_is_json_with_provenance(tmp_path: Path) -> None:
     assert data["schema_version"] == 1 and data["protocol_version"] == "1" and data["synthetic"] is False
     assert data["files_seen"] == 588 and data["dropped"] == {"dis": 84, "sor": 84}
     u = data["utterances"][0]
-    assert set(u) >= {"id", "path", "corpus", "language", "speaker", "gender", "raw_label", "emotion",
-                      "duration", "sample_rate", "sha"}
+    assert set(u) >= {
+        "id",
+        "path",
+        "corpus",
+        "language",
+        "speaker",
+        "gender",
+        "raw_label",
+        "emotion",
+        "duration",
+        "sample_rate",
+        "sha",
+    }
     assert u["corpus"] == "emovo" and u["language"] == "italian" and len(u["sha"]) == 32
     assert u["sample_rate"] == 48_000 and u["duration"] == pytest.approx(0.01)
 

@@ -14,6 +14,7 @@ by word between validation and test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -149,7 +150,9 @@ def tess_file(version: str) -> dict:
             "test by word (half of the words each, ordered by a salted hash), never into train"
         ),
         "speakers": {"OAF": "train", "YAF": "rule"},
-        "rules": {"YAF": {"rule": "text-hash-half", "salt": f"xlbench-splits-v{version}-tess", "splits": ["val", "test"]}},
+        "rules": {
+            "YAF": {"rule": "text-hash-half", "salt": f"xlbench-splits-v{version}-tess", "splits": ["val", "test"]}
+        },
     }
 
 
@@ -199,10 +202,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     stale = []
     synth = {}
-    try:
+    with contextlib.suppress(ImportError):
         synth = {n: synth_counts(s) for n, s in synth_specs().items()}
-    except ImportError:
-        pass
     for name, file in sorted(build(args.version).items()):
         text = json.dumps(file, indent=1, ensure_ascii=False) + "\n"
         path = out / f"{name}.json"

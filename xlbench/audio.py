@@ -90,8 +90,6 @@ def load_audio(path: str | os.PathLike[str], expected_sha: str | None = None) ->
     except OSError as exc:
         raise AudioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if expected_sha is not None and content_hash(data) != expected_sha:
-        raise AudioError(
-            f"{path}: the file changed since the corpus was prepared; run `xlbench data prepare` again"
-        )
+        raise AudioError(f"{path}: the file changed since the corpus was prepared; run `xlbench data prepare` again")
     samples, rate, _ = _decode(data, str(path))
     return to_mono_16k(samples, rate)

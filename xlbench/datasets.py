@@ -67,8 +67,14 @@ def _synthetic_manifest(corpus: str) -> Manifest:
     if not prog.enabled() or not prog.console.is_terminal:
         return ensure_synthetic(lang)
     labels = {"generate": "generating the synthetic corpus (espeak-ng, once)", "manifest": f"indexing {corpus}"}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=prog.console, transient=True) as bars:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=prog.console,
+        transient=True,
+    ) as bars:
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int) -> None:

@@ -36,6 +36,4 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> ConfigError:
     choices = sorted(choices)
-    return ConfigError(
-        f"unknown {kind} {name!r}{did_you_mean(name, choices)}; known: {', '.join(choices) or 'none'}"
-    )
+    return ConfigError(f"unknown {kind} {name!r}{did_you_mean(name, choices)}; known: {', '.join(choices) or 'none'}")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -27,7 +28,9 @@ def subdir(*parts: str, create: bool = True) -> Path:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DataError(f"cannot create {path}: {exc.strerror or exc} (set XLBENCH_HOME to a writable folder)") from None
+            raise DataError(
+                f"cannot create {path}: {exc.strerror or exc} (set XLBENCH_HOME to a writable folder)"
+            ) from None
     return path
 
 
@@ -67,10 +70,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

@@ -104,9 +104,7 @@ def _ro(d: dict) -> MappingProxyType:
 
 
 def _numbered(n: int, male_if_odd: bool = True, width: int = 2) -> dict[str, Gender]:
-    return {
-        f"{i:0{width}d}": ("male" if (i % 2 == 1) == male_if_odd else "female") for i in range(1, n + 1)
-    }
+    return {f"{i:0{width}d}": ("male" if (i % 2 == 1) == male_if_odd else "female") for i in range(1, n + 1)}
 
 
 RAVDESS = CorpusSpec(
@@ -121,8 +119,14 @@ RAVDESS = CorpusSpec(
     label_map=_ro({"01": N, "02": None, "03": H, "04": S, "05": A, "06": F, "07": None, "08": None}),
     label_names=_ro(
         {
-            "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
-            "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised",
+            "01": "neutral",
+            "02": "calm",
+            "03": "happy",
+            "04": "sad",
+            "05": "angry",
+            "06": "fearful",
+            "07": "disgust",
+            "08": "surprised",
         }
     ),
     expected=_ro({A: 192, F: 192, H: 192, N: 96, S: 192}),
@@ -141,8 +145,7 @@ SAVEE = CorpusSpec(
     speakers=_ro({"DC": "male", "JE": "male", "JK": "male", "KL": "male"}),
     label_map=_ro({"a": A, "d": None, "f": F, "h": H, "n": N, "sa": S, "su": None}),
     label_names=_ro(
-        {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral",
-         "sa": "sadness", "su": "surprise"}
+        {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness", "su": "surprise"}
     ),
     expected=_ro({A: 60, F: 60, H: 60, N: 120, S: 60}),
     expected_files=480,
@@ -157,12 +160,17 @@ TESS = CorpusSpec(
     citation="Pichora-Fuller & Dupuis (2020), Toronto emotional speech set, Borealis",
     url="https://doi.org/10.5683/SP2/E8H2MF",
     speakers=_ro({"OAF": "female", "YAF": "female"}),
-    label_map=_ro(
-        {"angry": A, "disgust": None, "fear": F, "happy": H, "neutral": N, "ps": None, "sad": S}
-    ),
+    label_map=_ro({"angry": A, "disgust": None, "fear": F, "happy": H, "neutral": N, "ps": None, "sad": S}),
     label_names=_ro(
-        {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
-         "neutral": "neutral", "ps": "pleasant surprise", "sad": "sadness"}
+        {
+            "angry": "anger",
+            "disgust": "disgust",
+            "fear": "fear",
+            "happy": "happiness",
+            "neutral": "neutral",
+            "ps": "pleasant surprise",
+            "sad": "sadness",
+        }
     ),
     expected=_ro({A: 400, F: 400, H: 400, N: 400, S: 400}),
     expected_files=2800,
@@ -180,8 +188,7 @@ CAFE = CorpusSpec(
     speakers=_ro(_numbered(12)),
     label_map=_ro({"C": A, "D": None, "J": H, "N": N, "P": F, "S": None, "T": S}),
     label_names=_ro(
-        {"C": "colère", "D": "dégoût", "J": "joie", "N": "neutre", "P": "peur",
-         "S": "surprise", "T": "tristesse"}
+        {"C": "colère", "D": "dégoût", "J": "joie", "N": "neutre", "P": "peur", "S": "surprise", "T": "tristesse"}
     ),
     expected=_ro({A: 144, F: 144, H: 144, N: 72, S: 144}),
     expected_files=936,
@@ -198,14 +205,29 @@ EMODB = CorpusSpec(
     url="http://emodb.bilderbar.info/",
     speakers=_ro(
         {
-            "03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
-            "12": "male", "13": "female", "14": "female", "15": "male", "16": "female",
+            "03": "male",
+            "08": "female",
+            "09": "female",
+            "10": "male",
+            "11": "male",
+            "12": "male",
+            "13": "female",
+            "14": "female",
+            "15": "male",
+            "16": "female",
         }
     ),
     label_map=_ro({"W": A, "L": None, "E": None, "A": F, "F": H, "T": S, "N": N}),
     label_names=_ro(
-        {"W": "Ärger (anger)", "L": "Langeweile (boredom)", "E": "Ekel (disgust)",
-         "A": "Angst (fear)", "F": "Freude (happiness)", "T": "Trauer (sadness)", "N": "neutral"}
+        {
+            "W": "Ärger (anger)",
+            "L": "Langeweile (boredom)",
+            "E": "Ekel (disgust)",
+            "A": "Angst (fear)",
+            "F": "Freude (happiness)",
+            "T": "Trauer (sadness)",
+            "N": "neutral",
+        }
     ),
     expected=_ro({A: 127, F: 69, H: 71, N: 79, S: 62}),
     expected_files=535,
@@ -223,8 +245,15 @@ EMOVO = CorpusSpec(
     speakers=_ro({"f1": "female", "f2": "female", "f3": "female", "m1": "male", "m2": "male", "m3": "male"}),
     label_map=_ro({"dis": None, "gio": H, "neu": N, "pau": F, "rab": A, "sor": None, "tri": S}),
     label_names=_ro(
-        {"dis": "disgusto", "gio": "gioia", "neu": "neutro", "pau": "paura", "rab": "rabbia",
-         "sor": "sorpresa", "tri": "tristezza"}
+        {
+            "dis": "disgusto",
+            "gio": "gioia",
+            "neu": "neutro",
+            "pau": "paura",
+            "rab": "rabbia",
+            "sor": "sorpresa",
+            "tri": "tristezza",
+        }
     ),
     expected=_ro({A: 84, F: 84, H: 84, N: 84, S: 84}),
     expected_files=588,
@@ -238,13 +267,9 @@ SHEMO = CorpusSpec(
     licence="research use",
     citation="Mohamad Nezami, Jamshid Lou & Karami (2019), Language Resources and Evaluation 53",
     url="https://github.com/pariajm/sharif-emotional-speech-dataset",
-    speakers=_ro(
-        {f"F{i:02d}": "female" for i in range(1, 32)} | {f"M{i:02d}": "male" for i in range(1, 57)}
-    ),
+    speakers=_ro({f"F{i:02d}": "female" for i in range(1, 32)} | {f"M{i:02d}": "male" for i in range(1, 57)}),
     label_map=_ro({"A": A, "F": F, "H": H, "N": N, "S": S, "W": None}),
-    label_names=_ro(
-        {"A": "anger", "F": "fear", "H": "happiness", "N": "neutral", "S": "sadness", "W": "surprise"}
-    ),
+    label_names=_ro({"A": "anger", "F": "fear", "H": "happiness", "N": "neutral", "S": "sadness", "W": "surprise"}),
     expected=_ro({A: 1059, F: 38, H: 201, N: 1028, S: 449}),
     expected_files=3000,
     notes=(

@@ -9,6 +9,7 @@ that names both.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata as md
 import threading
@@ -112,19 +113,15 @@ class Registry(Generic[T]):
                 last = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 reg.error = last
         if reg.error is not None:
-            raise ConfigError(
-                f"{self.kind} {name!r} (from {reg.distribution}) failed to load: {reg.error}"
-            )
+            raise ConfigError(f"{self.kind} {name!r} (from {reg.distribution}) failed to load: {reg.error}")
         return reg.obj
 
     def try_load_all(self) -> list[Registration]:
         """Load every registration (for listings); failures are recorded, not raised."""
         out = []
         for name in self.names():
-            try:
+            with contextlib.suppress(ConfigError):
                 self.get(name)
-            except ConfigError:
-                pass
             out.append(self._load_all()[name])
         return out
 

@@ -1,7 +1,10 @@
-"""The ``xlbench`` command line. Each command group lives in its own module of this package."""
+"""The ``xlbench`` command line. Each command lives in a module of this package and is
+imported only when used, so `xlbench --help` and `xlbench data status` start quickly."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
 
@@ -15,9 +18,63 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+#: command name -> "module:attribute" (imported on first use)
+COMMANDS = {
+    "data": "xlbench.cli.data:data",
+    "features": "xlbench.cli.features:features",
+    "run": "xlbench.cli.runs:run",
+    "runs": "xlbench.cli.runs:runs",
+    "methods": "xlbench.cli.methods:methods",
+    "check-method": "xlbench.cli.methods:check_method",
+    "leaderboard": "xlbench.cli.leaderboard:leaderboard",
+    "reproduce": "xlbench.cli.leaderboard:reproduce",
+    "grid": "xlbench.cli.leaderboard:grid",
+}
+SHORT_HELP = {
+    "data": "Prepare corpora and see which languages are ready.",
+    "features": "Extract and manage cached encoder features.",
+    "run": "Run a method on one target language for several seeds.",
+    "runs": "List and show run records.",
+    "methods": "Registered methods (entry-point group xlbench.methods).",
+    "check-method": "Run the method contract on the synthetic corpus in seconds.",
+    "leaderboard": "Render, check and validate the leaderboard.",
+    "reproduce": "Run the paper's grids and put our numbers beside the paper's.",
+    "grid": "Run methods × targets × N_k × seeds, locally or on Slurm.",
+}
 
-class Group(click.Group):
-    """A click group that turns user errors into one line and a non-zero exit."""
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when the command is used; turns user errors into one
+    line and a non-zero exit, and Ctrl-C into a short note."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module = COMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None or not self._available(name):
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.list_commands(ctx):
+            from xlbench.errors import did_you_mean
+
+            ctx.fail(f"no such command {name!r}{did_you_mean(name, self.list_commands(ctx))}")
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -26,11 +83,11 @@ class Group(click.Group):
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.secho("interrupted: finished results are kept; run the same command again to resume", err=True)
+            click.secho("\ninterrupted: finished runs are kept; run the same command again to resume", err=True)
             ctx.exit(130)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="xlbench")
 def main() -> None:
     """Cross-lingual speech emotion recognition benchmark (after Agarla et al. 2024).
@@ -38,23 +95,6 @@ def main() -> None:
     Point it at the corpora you have (`xlbench data prepare`), or let it use the built-in
     synthetic corpus, then `xlbench run --method pseudolabel --target italian`.
     """
-
-
-def _register() -> None:
-    from xlbench.cli import data
-
-    main.add_command(data.data)
-    for module_name in ("features", "runs", "methods", "leaderboard"):
-        try:
-            module = __import__(f"xlbench.cli.{module_name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name == f"xlbench.cli.{module_name}":
-                continue  # not built yet
-            raise
-        module.register(main)
-
-
-_register()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -125,7 +125,9 @@ def status() -> None:
         else:
             rows.append([name, spec.language, "ready", kind, len(m.utterances), m.root])
     click.echo(f"data home: {data_home()}\n")
-    click.echo(tabulate(rows, headers=["corpus", "language", "status", "kind", "utterances", "root"], tablefmt="github"))
+    click.echo(
+        tabulate(rows, headers=["corpus", "language", "status", "kind", "utterances", "root"], tablefmt="github")
+    )
     click.echo("")
     lang_rows = []
     for lang in LANGUAGES.values():

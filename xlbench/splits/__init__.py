@@ -118,7 +118,9 @@ def _text_ranks(utts: Iterable[Utterance], split: LoadedSplit) -> dict[str, dict
     return ranks
 
 
-def apply_split(utterances: Sequence[Utterance], corpus: str, version: str = SPLITS_VERSION) -> dict[Split, list[Utterance]]:
+def apply_split(
+    utterances: Sequence[Utterance], corpus: str, version: str = SPLITS_VERSION
+) -> dict[Split, list[Utterance]]:
     """Divide one corpus's utterances into train/val/test by its split file."""
     split = load_split(corpus, version)
     ranks = _text_ranks(utterances, split)

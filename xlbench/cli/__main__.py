@@ -1,0 +1,3 @@
+from xlbench.cli import main
+
+main()

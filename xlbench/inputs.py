@@ -1,0 +1,241 @@
+"""What a model eats: batches of random 2 s crops for training, whole utterances for testing.
+
+Two stores behind one interface, keyed by the opaque utterance key:
+
+- ``FrozenInputs``: a frozen encoder's cached frames (xlbench.features); a training crop is a
+  window of frames, pooled by the encoder's pooling (the backbone's encoder is not run).
+- ``WaveInputs``: 16 kHz waveforms held in memory, for end-to-end fine-tuning (``--finetune``).
+
+Neither store knows labels, paths or corpus ids.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from xlbench.audio import load_audio
+from xlbench.encoders.base import Encoder, masked_pool
+from xlbench.manifest import Utterance
+from xlbench.protocol import SAMPLE_RATE
+
+
+@dataclass
+class Batch:
+    """Padded inputs (B, T[, D]) and the valid length of each row (B,)."""
+
+    x: torch.Tensor
+    lengths: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.x.to(device, non_blocking=True), self.lengths.to(device, non_blocking=True))
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def mix(self, other: Batch, alpha: torch.Tensor) -> Batch:
+        """Mixup of inputs (paper Eq. 6): alpha * self + (1 - alpha) * other, per row."""
+        shape = (-1,) + (1,) * (self.x.dim() - 1)
+        x = alpha.view(shape) * self.x + (1 - alpha.view(shape)) * other.x
+        return Batch(x, torch.maximum(self.lengths, other.lengths))
+
+
+class InputStore(ABC):
+    mode: str
+    crop_seconds: float
+
+    @abstractmethod
+    def train_batch(self, keys: Sequence[str], rng: np.random.Generator) -> Batch:
+        """A random crop of ``crop_seconds`` of each utterance (shorter ones padded)."""
+
+    @abstractmethod
+    def eval_batch(self, keys: Sequence[str]) -> Batch:
+        """Whole utterances, padded to the longest."""
+
+    @abstractmethod
+    def length(self, key: str) -> int:
+        """Length of an utterance in the store's units (frames or samples), for bucketing."""
+
+
+def _pad(rows: Sequence[np.ndarray]) -> Batch:
+    longest = max(len(r) for r in rows)
+    shape = (len(rows), longest, *rows[0].shape[1:])
+    out = np.zeros(shape, dtype=np.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return Batch(torch.from_numpy(out), torch.tensor([len(r) for r in rows], dtype=torch.long))
+
+
+def random_crops(rows: Sequence[np.ndarray], size: int, rng: np.random.Generator) -> Batch:
+    """A random window of ``size`` steps from each row; rows shorter than ``size`` are padded."""
+    starts = [int(rng.integers(0, len(r) - size + 1)) if len(r) > size else 0 for r in rows]
+    crops = [r[s : s + size] for r, s in zip(rows, starts, strict=True)]
+    batch = _pad(crops)
+    if batch.x.shape[1] < size:  # every row shorter than the crop: still give a fixed width
+        pad = torch.zeros((batch.x.shape[0], size - batch.x.shape[1], *batch.x.shape[2:]))
+        batch = Batch(torch.cat([batch.x, pad], dim=1), batch.lengths)
+    return batch
+
+
+class WaveInputs(InputStore):
+    """Waveforms in memory for fine-tuning; loaded once, in parallel."""
+
+    mode = "finetune"
+
+    def __init__(
+        self, utterances: Sequence[Utterance], crop_seconds: float = 2.0, progress: Callable[[int], None] | None = None
+    ):
+        self.crop_seconds = crop_seconds
+        self.crop = round(crop_seconds * SAMPLE_RATE)
+
+        def load(u: Utterance) -> np.ndarray:
+            wav = load_audio(u.path, expected_sha=u.sha)
+            if progress:
+                progress(1)
+            return wav
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            waves = list(pool.map(load, utterances))
+        self._wave = {u.sha: w for u, w in zip(utterances, waves, strict=True)}
+
+    def train_batch(self, keys: Sequence[str], rng: np.random.Generator) -> Batch:
+        return random_crops([self._wave[k] for k in keys], self.crop, rng)
+
+    def eval_batch(self, keys: Sequence[str]) -> Batch:
+        return _pad([self._wave[k] for k in keys])
+
+    def length(self, key: str) -> int:
+        return len(self._wave[key])
+
+
+def pool_windows(x: torch.Tensor, lengths: torch.Tensor, how: str) -> torch.Tensor:
+    """Pool (B, L, D) windows like ``masked_pool``, faster: one mask product, and the
+    variance as E[x²] - E[x]² (windows are short, float32 is ample)."""
+    mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype).unsqueeze(-1)
+    n = mask.sum(1).clamp(min=1)
+    xm = x * mask
+    mean = xm.sum(1) / n
+    if how == "mean":
+        return mean
+    if how == "mean+std":
+        var = (xm * x).sum(1) / n - mean * mean
+        return torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1)
+    return masked_pool(x, lengths, how)
+
+
+class FrozenInputs(InputStore):
+    """A frozen encoder's cached frames, served as pooled utterance vectors.
+
+    Whole-utterance vectors are pooled once (they never change in frozen mode). A training crop
+    is a random window of ``crop_seconds`` of frames, pooled with the encoder's pooling: for mean
+    and mean+std pooling from per-utterance prefix sums (O(D) per window, whatever its length),
+    for other poolings by gathering the window's frames. Batches are (B, dim) vectors, so the
+    backbone only applies its head; mixup on them mixes encoder outputs (docs/methods.md).
+    """
+
+    mode = "frozen"
+
+    def __init__(
+        self,
+        frames: dict[str, np.ndarray],
+        frame_rate: float,
+        crop_seconds: float = 2.0,
+        pooling: str = "mean",
+        device: torch.device | str = "cpu",
+    ):
+        self.crop_seconds = crop_seconds
+        self.crop = max(1, round(crop_seconds * frame_rate))
+        self.pooling = pooling
+        self.device = torch.device(device)
+        keys = list(frames)
+        self._row = {k: i for i, k in enumerate(keys)}
+        lens = np.array([len(frames[k]) for k in keys], dtype=np.int64)
+        self._len = torch.from_numpy(lens)
+        self._prefix = pooling in ("mean", "mean+std")
+        if self._prefix:
+            # one leading zero row per utterance: window sum = S[off + end] - S[off + start]
+            starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]).astype(np.int64)
+            dim = np.asarray(frames[keys[0]]).shape[1] if keys else 1
+            s1 = np.zeros((int((lens + 1).sum()), dim), dtype=np.float32)
+            s2 = np.zeros_like(s1) if pooling == "mean+std" else None
+            for k, off, n in zip(keys, starts, lens, strict=True):
+                f = np.asarray(frames[k], dtype=np.float64)
+                s1[off + 1 : off + n + 1] = np.cumsum(f, axis=0)
+                if s2 is not None:
+                    s2[off + 1 : off + n + 1] = np.cumsum(f * f, axis=0)
+            self._s1 = torch.from_numpy(s1).to(self.device)
+            self._s2 = torch.from_numpy(s2).to(self.device) if s2 is not None else None
+        else:
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+            bank = np.concatenate([np.asarray(frames[k]) for k in keys]) if keys else np.zeros((0, 1), np.float16)
+            dtype = torch.float16 if self.device.type == "cpu" else torch.float32
+            self._bank = torch.from_numpy(np.ascontiguousarray(bank)).to(self.device, dtype)
+        self._offset = torch.from_numpy(starts)
+        self._whole = self._pool_whole(keys, frames)
+
+    def _pool_whole(self, keys: list[str], frames: dict[str, np.ndarray]) -> torch.Tensor:
+        out = []
+        for start in range(0, len(keys), 64):
+            batch = _pad([np.asarray(frames[k], dtype=np.float32) for k in keys[start : start + 64]])
+            out.append(pool_windows(batch.x.to(self.device), batch.lengths.to(self.device), self.pooling))
+        return torch.cat(out) if out else torch.zeros((0, 1), device=self.device)
+
+    def train_batch(self, keys: Sequence[str], rng: np.random.Generator) -> Batch:
+        rows = torch.tensor([self._row[k] for k in keys], dtype=torch.long)
+        lens = self._len[rows]
+        room = (lens - self.crop).clamp(min=0)
+        starts = torch.from_numpy(np.floor(rng.random(len(keys)) * (room.numpy() + 1)).astype(np.int64))
+        valid = torch.clamp(lens, max=self.crop)
+        if self._prefix:
+            lo = (self._offset[rows] + starts).to(self.device)
+            hi = lo + valid.to(self.device)
+            n = valid.to(self.device, torch.float32)[:, None]
+            mean = (self._s1[hi] - self._s1[lo]) / n
+            pooled = mean
+            if self._s2 is not None:
+                var = (self._s2[hi] - self._s2[lo]) / n - mean * mean
+                pooled = torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1)
+        else:
+            steps = torch.arange(self.crop)
+            # positions past a short utterance's end repeat its last frame; the mask ignores them
+            pos = self._offset[rows, None] + torch.minimum(starts[:, None] + steps[None, :], lens[:, None] - 1)
+            windows = self._bank[pos.to(self.device)].float()
+            pooled = pool_windows(windows, valid.to(self.device), self.pooling)
+        return Batch(pooled, torch.ones(len(keys), dtype=torch.long, device=self.device))
+
+    def eval_batch(self, keys: Sequence[str]) -> Batch:
+        rows = torch.tensor([self._row[k] for k in keys], dtype=torch.long, device=self.device)
+        return Batch(self._whole[rows], torch.ones(len(keys), dtype=torch.long, device=self.device))
+
+    def length(self, key: str) -> int:
+        return int(self._len[self._row[key]])
+
+
+class Backbone(nn.Module):
+    """Encoder e + linear head h with softmax (paper Sec. 3.2.1, Eq. 1).
+
+    Frozen mode: inputs are pooled vectors of cached frames (FrozenInputs); only the head trains.
+    Fine-tune mode: inputs are waveforms and the encoder is trained end to end.
+    """
+
+    def __init__(self, encoder: Encoder | None, dim: int, n_classes: int, pooling: str):
+        super().__init__()
+        self.encoder = encoder  # None in frozen mode
+        self.pooling = pooling
+        self.dim = dim
+        self.head = nn.Linear(dim, n_classes)
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        if self.encoder is None:
+            return batch.x  # FrozenInputs serves pooled encoder outputs
+        return self.encoder(batch.x, batch.lengths)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Logits; the softmax of Eq. 1 is applied by the losses and by ``predict``."""
+        return self.head(self.embed(batch))

@@ -1,0 +1,454 @@
+"""The runner: one request (method × target × settings × seeds) -> one record per seed.
+
+Order of work: resolve the data and the encoder, derive every seed's run id, skip the runs
+whose valid record exists, extract (or load cached) inputs once, then per seed build the task,
+fit, predict the test sets, score, write the record atomically and copy it to MLflow. An
+interruption loses at most the run in progress; running the same command again resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata as md
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from xlbench import __version__, progress
+from xlbench.datasets import DataChoice, LanguageData, load_language
+from xlbench.encoders import build_encoder
+from xlbench.encoders.base import Encoder
+from xlbench.errors import ConfigError, MissingWeightsError
+from xlbench.inputs import Backbone, FrozenInputs, InputStore, WaveInputs
+from xlbench.manifest import Utterance
+from xlbench.method import METHODS, FitReport, Method, get_method, make_config
+from xlbench.protocol import PROTOCOL_VERSION, SOURCE_LANGUAGE, TARGET_LANGUAGES, emotion_set, language
+from xlbench.records import (
+    CorruptRecord,
+    DataIdentity,
+    Environment,
+    MethodIdentity,
+    Metrics,
+    Prediction,
+    PseudoLabelStats,
+    RunRecord,
+    Selection,
+    TaskIdentity,
+    compute_run_id,
+    identity_payload,
+    read_record,
+    record_path,
+    write_record,
+)
+from xlbench.splits import SPLITS_VERSION
+from xlbench.stats import classification_metrics
+from xlbench.tasks import ALL_LABELS, EvalSet, TaskTruth, build_task
+from xlbench.tracking import log_run
+from xlbench.training import FitContext, TrainConfig, seed_everything
+
+DEFAULT_ENCODER = "auto"
+FALLBACK_ENCODER = "logmel-stats"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    method: str
+    target: str
+    encoder: str = DEFAULT_ENCODER
+    encoder_options: tuple[tuple[str, str], ...] = ()
+    n_labeled: int = 0  # ALL_LABELS (-1) = every target training utterance
+    seeds: tuple[int, ...] = (0, 1, 2)
+    emotions: str = "5"
+    selection: Literal["paper", "strict"] = "paper"
+    overrides: tuple[tuple[str, Any], ...] = ()
+    finetune: bool = False
+    data: DataChoice = "auto"
+    device: str = "auto"
+    overwrite: bool = False
+    results: Path | None = None
+    show_progress: bool = True
+
+
+@dataclass
+class Outcome:
+    seed: int
+    run_id: str
+    status: Literal["done", "skipped", "rerun"]
+    record: RunRecord
+    path: Path
+
+
+# -- resolution -------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    name = name.lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
+        raise ConfigError(f"--device must be auto, cpu, cuda or mps, not {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for but MPS is not available")
+    return torch.device(name)
+
+
+def resolve_encoder(name: str, options: dict[str, str]) -> tuple[Encoder, str | None]:
+    """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats."""
+    if name != DEFAULT_ENCODER:
+        return build_encoder(name, options), None
+    try:
+        return build_encoder("hubert", options), None
+    except MissingWeightsError:
+        note = (
+            "encoder: HuBERT weights (facebook/hubert-base-ls960) are not on this machine; using the "
+            f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). Pass --encoder hubert once the "
+            "weights are local."
+        )
+        return build_encoder(FALLBACK_ENCODER, {}), note
+
+
+def manifest_sha(utts: Sequence[Utterance]) -> str:
+    h = hashlib.sha256()
+    for u in sorted(utts, key=lambda u: u.id):
+        h.update(f"{u.id}\t{u.sha}\t{u.emotion.value}\t{u.speaker}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def data_identity(d: LanguageData) -> DataIdentity:
+    utts = [u for part in d.parts.values() for u in part]
+    return DataIdentity(
+        language=d.language,
+        corpora=list(d.corpora),
+        synthetic=d.synthetic,
+        manifest_sha=manifest_sha(utts),
+        split_hashes=dict(d.split_hashes),
+    )
+
+
+def _git_sha() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: torch.device, extra_dists: Sequence[str] = ()) -> Environment:
+    packages = {}
+    for dist in ("xlbench", "torch", "numpy", "scipy", "transformers", "soundfile", "soxr", *extra_dists):
+        with contextlib.suppress(md.PackageNotFoundError):
+            packages[dist] = md.version(dist)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or None
+    return Environment(
+        xlbench_version=__version__,
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        packages=packages,
+        git_sha=_git_sha(),
+        device=str(device),
+        device_name=name,
+    )
+
+
+# -- scoring ----------------------------------------------------------------------------------
+
+
+def score(eval_set: EvalSet, probs: np.ndarray, class_names: list[str]) -> tuple[Metrics, list[Prediction]]:
+    pred = probs.argmax(1)
+    m = classification_metrics(eval_set.labels, pred, len(class_names))
+    metrics = Metrics(
+        n=len(eval_set.keys),
+        ua=float(m.ua),
+        wa=float(m.wa),
+        macro_f1=float(m.macro_f1),
+        per_class_recall={c: float(r) for c, r in zip(class_names, m.per_class_recall, strict=True)},
+        confusion=[[int(v) for v in row] for row in m.confusion],
+    )
+    preds = [
+        Prediction(id=u.id, speaker=u.speaker_key, true=int(t), pred=int(p), probs=[round(float(x), 6) for x in row])
+        for u, t, p, row in zip(eval_set.utterances, eval_set.labels, pred, probs, strict=True)
+    ]
+    return metrics, preds
+
+
+def pseudo_label_stats(
+    report: FitReport, truth: TaskTruth, n_unlabeled: int, class_names: list[str]
+) -> list[PseudoLabelStats]:
+    """Score each round's pseudo-labels against the hidden U_t labels (never shown to the method)."""
+    out = []
+    for rnd in report.pseudo_labels:
+        labels = np.asarray(rnd.labels, dtype=np.int64)
+        true = np.array([truth.unlabeled_labels.get(k, -1) for k in rnd.keys], dtype=np.int64)
+        known = true >= 0
+        acc = float((labels[known] == true[known]).mean()) if known.any() else None
+        per = {}
+        for i, c in enumerate(class_names):
+            sel = known & (labels == i)
+            per[c] = float((true[sel] == i).mean()) if sel.any() else None
+        out.append(
+            PseudoLabelStats(
+                epoch=rnd.epoch,
+                n_unlabeled=n_unlabeled,
+                n_selected=len(rnd.keys),
+                class_counts={c: int((labels == i).sum()) for i, c in enumerate(class_names)},
+                accuracy=acc,
+                per_class_accuracy=per,
+            )
+        )
+    return out
+
+
+# -- the runner -------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """What every seed of a request shares."""
+
+    method_cls: type[Method]
+    config_dump: dict[str, Any]
+    encoder: Encoder
+    mode: Literal["frozen", "finetune"]
+    device: torch.device
+    source: LanguageData
+    target: LanguageData
+    classes: tuple
+    n_labeled: int
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(req: RunRequest) -> Prepared:
+    cls = get_method(req.method)
+    config = make_config(cls, dict(req.overrides))
+    target = language(req.target).name
+    if target not in TARGET_LANGUAGES:
+        raise ConfigError(f"--target must be one of {', '.join(TARGET_LANGUAGES)} (English is the source)")
+    classes = emotion_set(req.emotions)
+    if req.selection not in ("paper", "strict"):
+        raise ConfigError(f"--selection must be paper or strict, not {req.selection!r}")
+    notes: list[str] = []
+    n_labeled = req.n_labeled
+    if cls.uses_all_target_labels:
+        if n_labeled not in (0, ALL_LABELS):
+            notes.append(f"{cls.name} uses every labelled target training utterance; --n-labeled ignored")
+        n_labeled = ALL_LABELS
+    elif "target_labeled" not in cls.needs and n_labeled != 0:
+        notes.append(f"{cls.name} uses no labelled target utterance; --n-labeled ignored")
+        n_labeled = 0
+    device = resolve_device(req.device)
+    encoder, enc_note = resolve_encoder(req.encoder, dict(req.encoder_options))
+    if enc_note:
+        notes.append(enc_note)
+    mode: Literal["frozen", "finetune"] = "finetune" if req.finetune else "frozen"
+    if mode == "frozen" and not encoder.frozen_ok:
+        notes.append(f"encoder {encoder.info().name} has no pretrained weights; training it end to end (--finetune)")
+        mode = "finetune"
+    source = load_language(SOURCE_LANGUAGE, req.data)
+    tgt = load_language(target, req.data)
+    for d in (source, tgt):
+        if d.note:
+            notes.append(d.note)
+    n_train = sum(u.emotion in classes for u in tgt.parts["train"])
+    if n_labeled > n_train:
+        raise ConfigError(f"--n-labeled {n_labeled} is larger than the target training set ({n_train} utterances)")
+    if source.synthetic != tgt.synthetic:
+        notes.append("warning: mixing synthetic and real corpora; the numbers compare nothing real")
+    return Prepared(cls, config.model_dump(mode="json"), encoder, mode, device, source, tgt, classes, n_labeled, notes)
+
+
+def run_identity(req: RunRequest, p: Prepared, seed: int) -> tuple[str, dict[str, Any]]:
+    parts = dict(
+        protocol_version=PROTOCOL_VERSION,
+        splits_version=SPLITS_VERSION,
+        method=method_identity(p),
+        encoder=p.encoder.info(),
+        task=task_identity(req, p, seed),
+        source_data=data_identity(p.source),
+        target_data=data_identity(p.target),
+    )
+    return compute_run_id(identity_payload(**parts)), parts
+
+
+def method_identity(p: Prepared) -> MethodIdentity:
+    reg = METHODS.registration(p.method_cls.name)
+    return MethodIdentity(
+        name=p.method_cls.name,
+        version=p.method_cls.version,
+        distribution=reg.distribution,
+        distribution_version=reg.version,
+        citation=p.method_cls.citation,
+        config=p.config_dump,
+    )
+
+
+def task_identity(req: RunRequest, p: Prepared, seed: int) -> TaskIdentity:
+    return TaskIdentity(
+        source=SOURCE_LANGUAGE,
+        target=p.target.language,
+        n_labeled="all" if p.n_labeled == ALL_LABELS else p.n_labeled,
+        seed=seed,
+        emotions=[c.value for c in p.classes],
+        selection=req.selection,
+        mode=p.mode,
+    )
+
+
+def make_inputs(p: Prepared, utts: Sequence[Utterance], crop_seconds: float, show_progress: bool) -> InputStore:
+    """Frozen: cached frames (extracted once, shared by every method and seed). Fine-tune: waveforms."""
+    if p.mode == "finetune":
+        with progress.bar("loading audio", len(utts)) as advance:
+            return WaveInputs(utts, crop_seconds, progress=advance if show_progress else None)
+    from xlbench.features import FeatureCache
+
+    store = FeatureCache(p.encoder).get_or_compute(utts, device=p.device, progress=show_progress)
+    frames = {u.sha: store.frames(u.sha) for u in utts}
+    return FrozenInputs(frames, p.encoder.info().frame_rate, crop_seconds, p.encoder.pooling, p.device)
+
+
+def make_backbone_factory(p: Prepared) -> Callable[[], Backbone]:
+    info = p.encoder.info()
+
+    def factory() -> Backbone:
+        if p.mode == "finetune":
+            import copy
+
+            enc = copy.deepcopy(p.encoder)  # every seed starts from the same pretrained weights
+            enc.requires_grad_(True)
+            return Backbone(enc, info.dim, len(p.classes), p.encoder.pooling)
+        return Backbone(None, info.dim, len(p.classes), p.encoder.pooling)
+
+    return factory
+
+
+def run_one(
+    req: RunRequest,
+    p: Prepared,
+    inputs: InputStore,
+    seed: int,
+    run_id: str,
+    parts: dict[str, Any],
+    inputs_s: float = 0.0,
+) -> tuple[RunRecord, Path]:
+    t0 = time.perf_counter()
+    method = p.method_cls(p.method_cls.Config(**p.config_dump))
+    task, truth = build_task(
+        p.source,
+        p.target,
+        classes=p.classes,
+        n_labeled=p.n_labeled,
+        seed=seed,
+        selection=req.selection,
+        needs=p.method_cls.needs,
+    )
+    seed_everything(seed)
+    ctx = FitContext(
+        inputs=inputs,
+        device=p.device,
+        seed=seed,
+        n_classes=len(p.classes),
+        make_backbone=make_backbone_factory(p),
+        show_progress=req.show_progress,
+        label=f"{p.method_cls.name} · {p.target.language} · seed {seed}",
+    )
+    t_fit = time.perf_counter()
+    report = method.fit(task, ctx)
+    t_pred = time.perf_counter()
+    names = [c.value for c in p.classes]
+    m_t, pred_t = score(truth.target_test, method.predict_proba(truth.target_test.keys), names)
+    m_s, pred_s = score(truth.source_test, method.predict_proba(truth.source_test.keys), names)
+    t_end = time.perf_counter()
+    n_unlabeled = len(truth.unlabeled_labels)
+    record = RunRecord(
+        run_id=run_id,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        **parts,
+        sizes={
+            "source_train": len(task.source_train),
+            "target_labeled": len(task.target_labeled),
+            "target_unlabeled": len(task.target_unlabeled),
+            "target_test": len(truth.target_test.keys),
+            "source_test": len(truth.source_test.keys),
+            **{f"val_{s.name}": len(s) for s in task.validation},
+        },
+        labeled_ids=sorted(truth.by_key[k].id for k in task.target_labeled.keys),
+        selection=Selection(
+            policy=req.selection,
+            sets=[s.name for s in task.validation if len(s)],
+            selected_epoch=report.selected_epoch,
+            score=report.selection_score,
+        ),
+        metrics={"target": m_t, "source": m_s},
+        predictions={"target": pred_t, "source": pred_s},
+        history=report.history,
+        pseudo_labels=pseudo_label_stats(report, truth, n_unlabeled, names),
+        extras=report.extras,
+        timings={
+            "inputs_s": round(inputs_s, 3),  # shared by the seeds of one command
+            "fit_s": round(t_pred - t_fit, 3),
+            "predict_s": round(t_end - t_pred, 3),
+            "run_s": round(t_end - t0, 3),
+        },
+        environment=environment(p.device, [parts["method"].distribution]),
+    )
+    path = write_record(record, req.results)
+    log_run(record, path)
+    return record, path
+
+
+def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> list[Outcome]:
+    """Run every seed of a request; existing valid records are reused unless ``overwrite``."""
+    p = prepare(req)
+    for n in p.notes:
+        on_note(n)
+    outcomes: list[Outcome] = []
+    todo: list[tuple[int, str, dict[str, Any], bool]] = []
+    for seed in req.seeds:
+        run_id, parts = run_identity(req, p, seed)
+        path = record_path(run_id, p.method_cls.name, req.results)
+        rerun = False
+        if path.exists() and not req.overwrite:
+            try:
+                rec = read_record(path)
+                outcomes.append(Outcome(seed, run_id, "skipped", rec, path))
+                continue
+            except CorruptRecord as exc:
+                on_note(f"[yellow]warning: {exc}; running it again[/]")
+                rerun = True
+        todo.append((seed, run_id, parts, rerun))
+    if todo:
+        cfg = p.method_cls.Config(**p.config_dump)
+        crop = cfg.crop_seconds if isinstance(cfg, TrainConfig) else 2.0
+        utts = [u for d in (p.source, p.target) for part in d.parts.values() for u in part if u.emotion in p.classes]
+        t0 = time.perf_counter()
+        inputs = make_inputs(p, utts, crop, req.show_progress)
+        t_inputs = time.perf_counter() - t0
+        # A linear head on cached vectors is tiny: on a CPU, thread hand-offs cost more than
+        # they save (measured 2-3x slower with 2 threads), so frozen runs use one thread.
+        threads = torch.get_num_threads()
+        if p.mode == "frozen" and p.device.type == "cpu":
+            torch.set_num_threads(1)
+        try:
+            for seed, run_id, parts, rerun in todo:
+                record, path = run_one(req, p, inputs, seed, run_id, parts, t_inputs)
+                outcomes.append(Outcome(seed, run_id, "rerun" if rerun else "done", record, path))
+        finally:
+            torch.set_num_threads(threads)
+    outcomes.sort(key=lambda o: req.seeds.index(o.seed))
+    return outcomes
