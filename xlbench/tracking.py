@@ -78,7 +78,13 @@ def log_run(record: RunRecord, record_file: Path) -> str | None:
     if not enabled():
         return None
     try:
+        import logging
+
         import mlflow
+
+        # MLflow and alembic narrate database set-up at INFO; the user needs none of it
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
 

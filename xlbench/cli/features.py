@@ -22,7 +22,7 @@ def parse_options(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--option {item!r}: expected KEY=VALUE, e.g. --option layer=9")
+            raise ConfigError(f"--encoder-option {item!r}: expected KEY=VALUE, e.g. --encoder-option layer=9")
         out[key.strip()] = value.strip()
     return out
 
@@ -53,7 +53,15 @@ def _prepared_corpora() -> list[str]:
     help="A prepared corpus (repeatable); default: every corpus with a manifest.",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Encoder option (repeatable).")
+@click.option(
+    "--encoder-option",
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Encoder option (repeatable).",
+)
 @click.option(
     "--batch-seconds",
     type=click.FloatRange(min=1.0),

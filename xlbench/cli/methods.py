@@ -28,7 +28,14 @@ def list_methods() -> None:
         version = getattr(obj, "version", "") if obj is not None else ""
         summary = getattr(obj, "summary", "") if obj is not None else ""
         rows.append([reg.name, version, f"{reg.distribution} {reg.version or ''}".strip(), state, summary])
-    click.echo(tabulate(rows, headers=["method", "version", "distribution", "status", "summary"], tablefmt="github"))
+    click.echo(
+        tabulate(
+            rows,
+            headers=["method", "version", "distribution", "status", "summary"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
+    )
 
 
 @methods.command("show")

@@ -56,7 +56,7 @@ class EncoderInfo(BaseModel):
 
 @dataclass(frozen=True)
 class Option:
-    """One ``--option key=value`` an encoder accepts: help text and a parser from text."""
+    """One ``--encoder-option key=value`` an encoder accepts: help text and a parser from text."""
 
     help: str
     parse: Callable[[str], Any] = str

@@ -42,7 +42,7 @@ WEIGHTS_ENV = "XLBENCH_BYOLS_WEIGHTS"
 CHECKPOINT = "default2048_BYOLAs64x96-2105311814-e100-bs256-lr0003-rs42.pth"
 WHERE = (
     f"download checkpoints/{CHECKPOINT} (the AudioNTT2020 'default' model) from "
-    "https://github.com/GasserElbanna/serab-byols and pass --option weights=/path/to/it.pth "
+    "https://github.com/GasserElbanna/serab-byols and pass --encoder-option weights=/path/to/it.pth "
     f"or set {WEIGHTS_ENV}=/path/to/it.pth"
 )
 
@@ -168,7 +168,7 @@ class BYOLS(Encoder):
         try:
             path = resolve_weights(None)
         except MissingWeightsError:
-            out["weights"] = f"missing (set {WEIGHTS_ENV} or pass --option weights=PATH)"
+            out["weights"] = f"missing (set {WEIGHTS_ENV} or pass --encoder-option weights=PATH)"
         else:
             out["weights"] = f"found: {path}"
         return out

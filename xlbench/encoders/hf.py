@@ -356,7 +356,7 @@ class HuBERT(HFEncoder):
     def _how_to_get(self, model: str) -> str:
         return (
             f"on a machine with internet run `huggingface-cli download {HUBERT_ID}` and copy the Hugging "
-            f"Face cache here, or put the model folder at PATH and pass --option path=PATH"
+            f"Face cache here, or put the model folder at PATH and pass --encoder-option path=PATH"
         )
 
     def info(self) -> EncoderInfo:
@@ -375,7 +375,7 @@ class HuBERT(HFEncoder):
         if "dim" not in found:  # not on this machine: HuBERT base's sizes are known anyway
             found.update(dim=768, params=HUBERT_BASE_PARAMS)
         if str(found.get("weights", "")).startswith("missing"):
-            found["weights"] = f"missing: `huggingface-cli download {HUBERT_ID}`, or --option path=DIR"
+            found["weights"] = f"missing: `huggingface-cli download {HUBERT_ID}`, or --encoder-option path=DIR"
         return {"pretrained": True, **found}
 
 
