@@ -1,0 +1,1 @@
+"""Test data and the fake-record factory shared by the leaderboard tests."""
