@@ -422,3 +422,14 @@ def test_no_nan_or_inf_in_rendered_numbers() -> None:
     assert " nan" not in tables.lower() and " inf" not in tables.lower() and "-0.00" not in tables
     _, _, y = fake_test_set("italian", 5)
     assert int(tables.count("| ")) > 0 and len(y) == 40
+
+
+@pytest.mark.slow
+def test_committed_boards_are_valid_and_up_to_date() -> None:
+    """The boards in leaderboards/ validate and match their records (what CI guards)."""
+    repo = Path(__file__).resolve().parents[1]
+    records = repo / "leaderboards" / "synthetic" / "records"
+    _good, defects = validate_records(records)
+    assert not defects
+    stale = [r for r in check(repo / "leaderboards") if r.status != "ok"]
+    assert not stale, [(str(r.path), r.status) for r in stale]

@@ -171,7 +171,8 @@ def record_path(run_id: str, method: str, root: Path | None = None) -> Path:
 
 def write_record(record: RunRecord, root: Path | None = None) -> Path:
     path = record_path(record.run_id, record.method.name, root)
-    atomic_write_text(path, record.model_dump_json(indent=1) + "\n")
+    # compact: a record is read by programs (`xlbench runs show --json` pretty-prints it)
+    atomic_write_text(path, record.model_dump_json() + "\n")
     return path
 
 

@@ -188,6 +188,11 @@ def score(eval_set: EvalSet, probs: np.ndarray, class_names: list[str]) -> tuple
     return metrics, preds
 
 
+def _round(value: float, digits: int = 6) -> float:
+    """Learning curves need no more than 6 significant digits (they are most of a record's size)."""
+    return float(f"{value:.{digits}g}")
+
+
 def pseudo_label_stats(
     report: FitReport, truth: TaskTruth, n_unlabeled: int, class_names: list[str]
 ) -> list[PseudoLabelStats]:
@@ -396,7 +401,7 @@ def run_one(
         ),
         metrics={"target": m_t, "source": m_s},
         predictions={"target": pred_t, "source": pred_s},
-        history=report.history,
+        history=[{k: _round(v) for k, v in row.items()} for row in report.history],
         pseudo_labels=pseudo_label_stats(report, truth, n_unlabeled, names),
         extras=report.extras,
         timings={
