@@ -29,6 +29,7 @@ from xlbench.datasets import DataChoice, LanguageData, load_language
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
+from xlbench.features import resolve_device
 from xlbench.inputs import Backbone, FrozenInputs, InputStore, WaveInputs
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, Method, get_method, make_config
@@ -89,23 +90,6 @@ class Outcome:
 
 
 # -- resolution -------------------------------------------------------------------------------
-
-
-def resolve_device(name: str) -> torch.device:
-    name = name.lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise ConfigError(f"--device must be auto, cpu, cuda or mps, not {name!r}")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps was asked for but MPS is not available")
-    return torch.device(name)
 
 
 def resolve_encoder(name: str, options: dict[str, str]) -> tuple[Encoder, str | None]:
