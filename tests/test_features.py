@@ -329,57 +329,15 @@ def test_crop_frames_follow_the_frame_rate(store: FrameStore) -> None:
     assert FrameStore({}, frame_rate=100 / 27, dim=1).crop_frames(2.0) == 7
 
 
-def test_windows_are_slices_of_the_stored_frames(store: FrameStore) -> None:
-    shas = store.shas
-    x, lengths = store.windows(shas, 100, rng=np.random.default_rng(1))
-    assert x.shape == (5, 100, 4) and x.dtype == torch.float32
-    assert lengths.tolist() == [100, 100, 100, 30, 1]
-    for i, sha in enumerate(shas):
-        full = store.frames(sha).astype(np.float32)
-        n = int(lengths[i])
-        starts = [s for s in range(len(full) - n + 1) if np.array_equal(full[s : s + n], x[i, :n].numpy())]
-        assert starts, f"window {i} is not a slice of its utterance"
-        assert torch.all(x[i, n:] == 0)  # short utterances are padded with zeros
-
-
-def test_windows_depend_on_the_seed_only(store: FrameStore) -> None:
-    a, _ = store.windows(["u0"] * 8, 50, rng=1)
-    b, _ = store.windows(["u0"] * 8, 50, rng=1)
-    c, _ = store.windows(["u0"] * 8, 50, rng=2)
-    assert torch.equal(a, b) and not torch.equal(a, c)
-    assert len({tuple(w[0].tolist()) for w in a}) > 1  # eight draws are not all the same window
-    with pytest.raises(ConfigError):
-        store.windows(["u0"], 0)
-
-
-def test_device_gather_gives_the_same_batches(store: FrameStore) -> None:
-    """windows(device=...) gathers from a packed copy on the device; same draws, same windows."""
-    shas = [*store.shas, "u0", "u3"]
-    a, la = store.windows(shas, 60, rng=5)
-    b, lb = store.windows(shas, 60, rng=5, device="cpu")
-    assert torch.equal(a, b) and torch.equal(la, lb)
-    packed, _, sizes = store.on("cpu")
-    assert packed.dtype == torch.float16 and packed.shape == (501, 4) and sizes.tolist() == [250, 120, 100, 30, 1]
-    c, lc = store.whole(["u3", "u1"], device="cpu")
-    d, ld = store.whole(["u3", "u1"])
-    assert torch.equal(c, d) and torch.equal(lc, ld)
-    with pytest.raises(KeyError, match="not in this frame store"):
-        store.windows(["nope"], 10)
-
-
-def test_whole_pads_to_the_longest(store: FrameStore) -> None:
-    x, lengths = store.whole(["u3", "u1", "u4"])
-    assert x.shape == (3, 120, 4) and lengths.tolist() == [30, 120, 1]
-    np.testing.assert_array_equal(x[1].numpy(), store.frames("u1").astype(np.float32))
-    assert torch.all(x[0, 30:] == 0) and torch.all(x[2, 1:] == 0)
-
-
-def test_windows_of_a_real_cache_pool_like_the_encoder(utts: list[Utterance]) -> None:
+def test_real_cache_frames_pool_like_the_encoder(utts: list[Utterance]) -> None:
     enc = build_encoder("logmel-stats")
     st = FeatureCache(enc).get_or_compute(utts, device="cpu", progress=False)
-    x, lengths = st.windows([u.sha for u in utts], st.crop_frames(2.0), rng=0)
-    assert x.shape == (len(utts), 200, 128)
-    assert enc.pool(x, lengths).shape == (len(utts), 256)
+    for u in utts:
+        frames = torch.from_numpy(st.frames(u.sha).astype(np.float32))[None]
+        assert frames.shape[-1] == 128
+        assert enc.pool(frames, torch.tensor([frames.shape[1]])).shape == (1, 256)
+    with pytest.raises(KeyError, match="not in this frame store"):
+        st.frames("nope")
 
 
 # -- batching, devices, housekeeping ----------------------------------------------------------
@@ -482,10 +440,6 @@ def test_cuda_bf16_extraction_matches_cpu(name: str, tiny_dir: Path, utts: list[
     gpu = FeatureCache(enc, root=tmp_path / "gpu", allow_untrained=True)
     a = cpu.get_or_compute(utts, device="cpu", progress=False)
     b = gpu.get_or_compute(utts, device="cuda", progress=False, batch_seconds=6.0)  # padded batches
-    shas = [u.sha for u in utts]
-    x, lx = b.windows(shas, 50, rng=3)
-    y, ly = b.windows(shas, 50, rng=3, device="cuda")
-    assert torch.equal(x, y.cpu()) and torch.equal(lx, ly.cpu())
     for u in utts:
         x, y = a.frames(u.sha).astype(np.float32), b.frames(u.sha).astype(np.float32)
         assert x.shape == y.shape

@@ -64,7 +64,7 @@ def _synthetic_manifest(corpus: str) -> Manifest:
     from xlbench.synth.spec import SYNTH_SPECS
 
     lang = next(s.language for s in SYNTH_SPECS.values() if s.name == corpus)
-    if not prog.enabled() or not prog.console.is_terminal:
+    if not prog.globally_enabled() or not prog.console.is_terminal:
         return ensure_synthetic(lang)
     labels = {"generate": "generating the synthetic corpus (espeak-ng, once)", "manifest": f"indexing {corpus}"}
     with Progress(

@@ -138,11 +138,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 class FrameStore:
     """Cached frames of a set of utterances, by content hash; float16 arrays, usually memory-mapped.
 
-    ``windows`` and ``whole`` build batches on the CPU by default. With ``device=`` (a GPU) the
-    frames are uploaded once, packed in one float16 tensor (HuBERT base: 1.7 GB for all seven
-    benchmark corpora), and every batch is one gather on the device: an epoch of frozen
-    training then costs milliseconds instead of a host-side copy of every window. Both paths
-    draw the same starts from ``rng`` and give the same windows.
+    Training crops are cut from these frames by ``xlbench.inputs.FrozenInputs`` (random 2 s
+    windows pooled from prefix sums); this class only stores and hands out frames.
     """
 
     def __init__(
@@ -157,10 +154,6 @@ class FrameStore:
         self.frame_rate = float(frame_rate)
         self.dim = int(dim)
         self.info = info
-        self._list = list(self._arrays.values())
-        self._row = {sha: i for i, sha in enumerate(self._arrays)}
-        self._sizes = np.array([a.shape[0] for a in self._arrays.values()], dtype=np.int64)
-        self._packed: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def __contains__(self, sha: object) -> bool:
         return sha in self._arrays
@@ -185,85 +178,6 @@ class FrameStore:
     def crop_frames(self, seconds: float) -> int:
         """Frames in a crop of ``seconds`` (a 2 s crop of HuBERT at 50 frames/s: 100)."""
         return max(1, round(seconds * self.frame_rate))
-
-    def _rows(self, shas: Sequence[str]) -> np.ndarray:
-        try:
-            return np.fromiter((self._row[s] for s in shas), dtype=np.int64, count=len(shas))
-        except KeyError as exc:
-            raise KeyError(f"utterance {exc.args[0]} is not in this frame store") from None
-
-    def on(self, device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(packed frames (N, D) float16, first row per utterance, frames per utterance) on ``device``."""
-        dev = torch.device(device)
-        key = str(dev)
-        if key not in self._packed:
-            sizes = torch.from_numpy(self._sizes)
-            offsets = torch.zeros_like(sizes)
-            offsets[1:] = torch.cumsum(sizes, 0)[:-1]
-            packed = torch.empty((int(sizes.sum()), self.dim), dtype=torch.float16, device=dev)
-            row, chunk, start = 0, [], 0
-            for a in self._arrays.values():  # upload in ~64 MB pieces: no second host copy of it all
-                chunk.append(a)
-                row += a.shape[0]
-                if (row - start) * self.dim * 2 >= PACK_BYTES:
-                    packed[start:row] = torch.from_numpy(np.concatenate(chunk)).to(dev)
-                    chunk, start = [], row
-            if chunk:
-                packed[start:row] = torch.from_numpy(np.concatenate(chunk)).to(dev)
-            self._packed[key] = (packed, offsets.to(dev), sizes.to(dev))
-        return self._packed[key]
-
-    def windows(
-        self,
-        shas: Sequence[str],
-        crop_frames: int,
-        rng: np.random.Generator | int | None = None,
-        device: str | torch.device | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One random window of ``crop_frames`` frames per utterance: (B, crop, D) float32 + lengths.
-
-        Utterances shorter than the window are taken whole and zero-padded (lengths say so).
-        With ``device``, the batch is gathered from frames kept on that device (see ``on``).
-        """
-        if crop_frames < 1:
-            raise ConfigError(f"crop_frames must be at least 1, got {crop_frames}")
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        rows = self._rows(shas)
-        sizes = self._sizes[rows]
-        starts = gen.integers(0, np.maximum(sizes - crop_frames, 0) + 1) if len(rows) else sizes
-        lengths = np.minimum(sizes, crop_frames)
-        if device is not None:
-            return self._gather(rows, torch.from_numpy(starts), torch.from_numpy(lengths), crop_frames, device)
-        out = np.zeros((len(rows), crop_frames, self.dim), dtype=np.float32)
-        for i, (r, s, n) in enumerate(zip(rows.tolist(), starts.tolist(), lengths.tolist(), strict=True)):
-            out[i, :n] = self._list[r][s : s + n]
-        return torch.from_numpy(out), torch.from_numpy(lengths)
-
-    def whole(self, shas: Sequence[str], device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """All frames of each utterance, zero-padded to the longest: (B, F_max, D) float32 + lengths."""
-        rows = self._rows(shas)
-        lengths = self._sizes[rows]
-        width = int(lengths.max(initial=0))
-        if device is not None:
-            return self._gather(
-                rows, torch.zeros(len(rows), dtype=torch.long), torch.from_numpy(lengths), width, device
-            )
-        out = np.zeros((len(rows), width, self.dim), dtype=np.float32)
-        for i, r in enumerate(rows.tolist()):
-            out[i, : lengths[i]] = self._list[r]
-        return torch.from_numpy(out), torch.from_numpy(lengths)
-
-    def _gather(
-        self, rows: np.ndarray, starts: torch.Tensor, lengths: torch.Tensor, width: int, device: str | torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        packed, offsets, _ = self.on(device)
-        dev = packed.device
-        rows_t, starts, lengths = torch.from_numpy(rows).to(dev), starts.to(dev), lengths.to(dev)
-        steps = torch.arange(width, device=dev)
-        valid = steps[None, :] < lengths[:, None]
-        index = torch.where(valid, offsets[rows_t][:, None] + starts[:, None] + steps[None, :], 0)
-        out = packed[index].float().masked_fill_(~valid[..., None], 0.0)
-        return out, lengths
 
 
 # -- extraction -----------------------------------------------------------------------------------
@@ -436,7 +350,7 @@ class _Progress:
         from xlbench import progress
 
         # quiet under XLBENCH_PROGRESS=0 and when stderr is not a terminal, like every other bar
-        self.enabled = enabled and total > 0 and progress.enabled() and progress.console.is_terminal
+        self.enabled = enabled and total > 0 and progress.globally_enabled() and progress.console.is_terminal
         if self.enabled:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

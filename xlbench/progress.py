@@ -12,14 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 console = Console(stderr=True)
 
 
-def enabled() -> bool:
+def globally_enabled() -> bool:
     return os.environ.get("XLBENCH_PROGRESS", "1") != "0"
 
 
 @contextmanager
-def bar(description: str, total: int | None) -> Iterator:
+def bar(description: str, total: int | None, enabled: bool = True) -> Iterator:
     """Yield ``advance(n=1)``; the bar disappears when the work is done."""
-    if not enabled() or not console.is_terminal:
+    if not enabled or not globally_enabled() or not console.is_terminal:
         yield lambda n=1: None
         return
     with Progress(

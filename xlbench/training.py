@@ -7,7 +7,6 @@ Methods compose these; none of them reaches the test sets, which the harness sco
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -113,14 +112,6 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 
-def check_finite(loss: torch.Tensor, epoch: int) -> None:
-    if not torch.isfinite(loss):
-        raise TrainingError(
-            f"the loss became {loss.item()} at epoch {epoch}; no record was written "
-            "(try a lower --set lr=..., or check the inputs)"
-        )
-
-
 @torch.inference_mode()
 def predict_logits(
     model: Backbone, inputs: InputStore, keys: Sequence[str], device: torch.device, batch_size: int = 64
@@ -215,7 +206,7 @@ def train_loop(
     """
     selector = Selector(validation)
     holder = nn.ModuleList([model, *modules])
-    with progress.bar(ctx.label or "training", cfg.epochs) as advance:
+    with progress.bar(ctx.label or "training", cfg.epochs, enabled=ctx.show_progress) as advance:
         for epoch in range(1, cfg.epochs + 1):
             holder.train()
             row: dict[str, float] = {"epoch": float(epoch)}
@@ -266,7 +257,3 @@ def run_supervised_epoch(
         total += loss.item() * len(idx)
         count += len(idx)
     return {"loss": total / max(count, 1)}
-
-
-def clone_module(module: nn.Module) -> nn.Module:
-    return copy.deepcopy(module)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import numpy as np
 from tabulate import tabulate
 
 from xlbench import progress
@@ -17,6 +16,7 @@ from xlbench.method import config_label, get_method, parse_overrides
 from xlbench.protocol import TARGET_LANGUAGES
 from xlbench.records import CorruptRecord, RunRecord, find_record, iter_records, read_record
 from xlbench.runner import Outcome, RunRequest, execute
+from xlbench.stats import mean_std_over_seeds
 from xlbench.tasks import ALL_LABELS
 
 BOUNDS = ("crosslingual", "multilingual")
@@ -62,10 +62,8 @@ def parse_options(items: Sequence[str], flag: str) -> tuple[tuple[str, str], ...
 
 
 def fmt_mean_std(values: Sequence[float]) -> str:
-    arr = 100 * np.asarray(values, dtype=float)
-    if len(arr) == 1:
-        return f"{arr[0]:.2f}"
-    return f"{arr.mean():.2f} ± {arr.std(ddof=1):.2f}"
+    """Percent, mean ± sample std over seeds (xlbench.stats; one seed says so)."""
+    return mean_std_over_seeds(values).format()
 
 
 def summary_table(groups: dict[str, list[RunRecord]]) -> str:
