@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,8 +21,10 @@ from xlbench.errors import ConfigError
 from xlbench.registry import Registry
 
 if TYPE_CHECKING:
+    import torch
+
+    from xlbench.inputs import Backbone, InputStore
     from xlbench.tasks import TransferTask
-    from xlbench.training import FitContext
 
 
 class MethodConfig(BaseModel):
@@ -50,6 +52,24 @@ class FitReport:
     history: list[dict[str, float]] = field(default_factory=list)  # one dict per epoch
     pseudo_labels: list[PseudoLabelRound] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FitContext:
+    """What the harness lends a method for ``fit``: inputs, device, seed and model factory."""
+
+    inputs: InputStore
+    device: torch.device
+    seed: int
+    n_classes: int
+    make_backbone: Callable[[], Backbone]
+    show_progress: bool = True
+    label: str = ""  # e.g. "pseudolabel · italian · seed 0", for progress bars
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def rng(self, stream: str) -> np.random.Generator:
+        """An independent random stream per purpose, fixed by the run's seed."""
+        return np.random.default_rng([self.seed, *stream.encode()])
 
 
 class Method(ABC):

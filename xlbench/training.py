@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from torch import nn
 from xlbench import progress
 from xlbench.errors import TrainingError
 from xlbench.inputs import Backbone, Batch, InputStore
-from xlbench.method import FitReport, MethodConfig
+from xlbench.method import FitContext, FitReport, MethodConfig
 from xlbench.stats import unweighted_accuracy
 from xlbench.tasks import LabeledSet
 
@@ -39,24 +39,6 @@ class TrainConfig(MethodConfig):
     encoder_lr: float | None = Field(
         None, gt=0, description="learning rate of the encoder with --finetune (default: lr)"
     )
-
-
-@dataclass
-class FitContext:
-    """What the harness lends a method for ``fit``: inputs, device, seed and model factory."""
-
-    inputs: InputStore
-    device: torch.device
-    seed: int
-    n_classes: int
-    make_backbone: Callable[[], Backbone]
-    show_progress: bool = True
-    label: str = ""  # e.g. "pseudolabel · italian · seed 0", for progress bars
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    def rng(self, stream: str) -> np.random.Generator:
-        """An independent random stream per purpose, fixed by the run's seed."""
-        return np.random.default_rng([self.seed, *stream.encode()])
 
 
 def seed_everything(seed: int) -> None:
