@@ -21,6 +21,7 @@ import xlbench_baselines.dann as dann_module
 from xlbench_baselines.dann import DANN, DANNConfig, TargetStream, adaptation_steps
 from xlbench_baselines.nnpm import NNPM, NNPMConfig
 
+from tests.method_utils import hide_validation_labels
 from xlbench.components.schedules import dann_lambda
 from xlbench.errors import ConfigError
 from xlbench.inputs import Backbone, Batch, FrozenInputs, InputStore
@@ -91,10 +92,13 @@ def toy(n_src: int = 24, n_tgt: int = 24, shift: float = 1.0, seed: int = 0, val
     return task, inputs, t_lab
 
 
-def context(inputs: InputStore, seed: int = 0) -> FitContext:
+def context(inputs: InputStore, task: TransferTask, seed: int = 0) -> FitContext:
+    """The context the harness would lend; the validation labels stay with its scorer."""
     torch.manual_seed(seed)
+    _, scorer = hide_validation_labels(task)
     return FitContext(inputs=inputs, device=torch.device("cpu"), seed=seed, n_classes=C,
-                      make_backbone=lambda: Backbone(None, DIM, C, "mean"), show_progress=False)
+                      make_backbone=lambda: Backbone(None, DIM, C, "mean"), score_validation=scorer,
+                      show_progress=False)
 
 
 # -- DANN ----------------------------------------------------------------------------------------
@@ -115,7 +119,7 @@ def test_one_dann_step_equals_a_hand_written_step(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(dann_module, "optimizer_for", spy)
     method = DANN(cfg)
-    report = method.fit(task, context(inputs))
+    report = method.fit(task, context(inputs, task))
     assert report.extras["steps"] == 1
 
     model, domain = initial["model"], initial["domain"]
@@ -148,7 +152,7 @@ def test_dann_batches_are_half_labelled_half_target_and_lambda_ramps() -> None:
     spy = CountingInputs(inputs)
     cfg = DANNConfig(epochs=4, batch_size=20, bottleneck=8, domain_hidden=8)
     method = DANN(cfg)
-    report = method.fit(task, context(spy))
+    report = method.fit(task, context(spy, task))
     source, target = set(task.source_train.keys), set(task.target_unlabeled.keys)
     assert len(spy.train_calls) == 4 * 4  # 40 labelled / 10 per step, 4 epochs
     for keys in spy.train_calls:
@@ -179,7 +183,7 @@ def test_dann_refuses_a_task_without_target_audio() -> None:
     task, inputs, _ = toy()
     empty = dataclasses.replace(task, target_unlabeled=UnlabeledSet("target_unlabeled", "italian", ()))
     with pytest.raises(ConfigError, match="target-language training audio"):
-        DANN(DANNConfig(epochs=1)).fit(empty, context(inputs))
+        DANN(DANNConfig(epochs=1)).fit(empty, context(inputs, empty))
 
 
 # -- NNPM ----------------------------------------------------------------------------------------
@@ -190,7 +194,7 @@ def test_nnpm_reports_pseudo_label_rounds_that_track_the_truth() -> None:
     cfg = NNPMConfig(epochs=5, batch_size=24, warmup_epochs=1, report_every=2, embedding_dim=16, hidden=32,
                      memory_per_class=8)
     method = NNPM(cfg)
-    report = method.fit(task, context(spy))
+    report = method.fit(task, context(spy, task))
     assert [r.epoch for r in report.pseudo_labels] == [2, 4, 5]
     for r in report.pseudo_labels:
         assert r.keys == task.target_unlabeled.keys and r.labels.shape == (24,)
@@ -219,7 +223,7 @@ def test_nnpm_options_train_and_predict(overrides: dict) -> None:
     task, inputs, _ = toy(n_src=24, n_tgt=12)
     method = NNPM(NNPMConfig(epochs=3, batch_size=12, warmup_epochs=1, report_every=1, embedding_dim=8, hidden=16,
                              **overrides))
-    report = method.fit(task, context(inputs))
+    report = method.fit(task, context(inputs, task))
     assert len(report.pseudo_labels) == 2 and all(np.isfinite(v) for row in report.history for v in row.values())
     probs = method.predict_proba(list(task.target_unlabeled.keys))
     assert probs.shape == (12, C) and np.allclose(probs.sum(1), 1, atol=1e-5)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from xlbench_methods.pseudolabel import PseudoLabel, PseudoLabelConfig
 
+from tests.method_utils import hide_validation_labels
 from xlbench.contract import check
 from xlbench.errors import ConfigError
 from xlbench.inputs import Backbone, FrozenInputs
@@ -70,9 +71,11 @@ def fit(task, inputs, seed: int = 0, **overrides):
     cfg = PseudoLabelConfig(**{"epochs": 6, "every": 2, "batch_size": 16, **overrides})
     seed_everything(seed)
     method = PseudoLabel(cfg)
+    view, scorer = hide_validation_labels(task)
     ctx = FitContext(inputs=inputs, device=torch.device("cpu"), seed=seed, n_classes=C,
-                     make_backbone=lambda: Backbone(None, DIM, C, "mean"), show_progress=False)
-    return method, method.fit(task, ctx)
+                     make_backbone=lambda: Backbone(None, DIM, C, "mean"), score_validation=scorer,
+                     show_progress=False)
+    return method, method.fit(view, ctx)
 
 
 # -- config -----------------------------------------------------------------------------------

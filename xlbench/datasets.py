@@ -32,11 +32,31 @@ class Resolution:
     note: str | None = None  # one line for the user when something was substituted or is missing
 
 
-def resolve(lang: str, data: DataChoice = "auto") -> Resolution:
-    """Decide which corpora serve ``lang`` without reading audio."""
+def resolve(lang: str, data: DataChoice = "auto", corpora: tuple[str, ...] | None = None) -> Resolution:
+    """Decide which corpora serve ``lang`` without reading audio.
+
+    ``corpora`` names the corpora explicitly (e.g. English from RAVDESS alone); each must be one
+    of the language's corpora (its synthetic stand-in included) and prepared or generatable.
+    """
     if data not in DATA_CHOICES:
         raise ConfigError(f"--data must be one of {', '.join(DATA_CHOICES)}, not {data!r}")
     spec = language(lang)
+    synthetic_name = synthetic_corpus_name(spec.name)
+    if corpora:
+        known = (*spec.corpora, synthetic_name)
+        unknown = [c for c in corpora if c not in known]
+        if unknown:
+            raise ConfigError(f"{unknown[0]!r} is not a {spec.name} corpus; {spec.name} corpora: {', '.join(known)}")
+        chosen = tuple(dict.fromkeys(corpora))
+        if synthetic_name in chosen:
+            if len(chosen) > 1:
+                raise ConfigError(f"the synthetic {synthetic_name} cannot be mixed with real {spec.name} corpora")
+            return Resolution(spec.name, chosen, True)
+        unprepared = [c for c in chosen if load_manifest(c) is None]
+        if unprepared:
+            name = unprepared[0]
+            raise DataError(f"corpus {name!r} is not prepared; run `xlbench data prepare --corpus {name} --root PATH`")
+        return Resolution(spec.name, chosen, False)
     if data != "synthetic":
         prepared = tuple(c for c in spec.corpora if load_manifest(c) is not None)
         if prepared:
@@ -48,11 +68,10 @@ def resolve(lang: str, data: DataChoice = "auto") -> Resolution:
                 f"no {spec.name} corpus is prepared ({', '.join(spec.corpora)}); run "
                 f"`xlbench data prepare --corpus {spec.corpora[0]} --root PATH`"
             )
-    name = synthetic_corpus_name(spec.name)
     note = None
     if data == "auto":
-        note = f"{spec.name}: no real corpus prepared; using the generated synthetic corpus ({name})"
-    return Resolution(spec.name, (name,), True, note)
+        note = f"{spec.name}: no real corpus prepared; using the generated synthetic corpus ({synthetic_name})"
+    return Resolution(spec.name, (synthetic_name,), True, note)
 
 
 def _synthetic_manifest(corpus: str) -> Manifest:
@@ -114,9 +133,9 @@ class LanguageData:
         return Counter(u.emotion for u in self.parts[part])
 
 
-def load_language(lang: str, data: DataChoice = "auto") -> LanguageData:
+def load_language(lang: str, data: DataChoice = "auto", corpora: tuple[str, ...] | None = None) -> LanguageData:
     """Manifests of the language's corpora, divided by their split files and merged."""
-    res = resolve(lang, data)
+    res = resolve(lang, data, corpora)
     parts: dict[Split, list[Utterance]] = {s: [] for s in SPLITS}
     hashes = {}
     for corpus in res.corpora:

@@ -28,6 +28,14 @@ class TrainingError(XLBenchError):
     """Training went wrong in a way the user must hear about (e.g. a NaN loss)."""
 
 
+class LeakError(XLBenchError):
+    """A method asked for something outside its view (a key it was not lent, a test key in ``fit``)."""
+
+
+class MethodError(XLBenchError):
+    """A method's own code failed (an exception in ``fit``/``predict_proba``, or its worker died)."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean X?)' when a close choice exists, else ''."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

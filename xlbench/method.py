@@ -2,8 +2,10 @@
 
 A method is a class with a name, a version, a citation, the task parts it needs and a
 pydantic config. The harness builds it with a validated config, calls ``fit`` once with a
-``TransferTask`` and a ``FitContext`` (inputs, device, seed, the shared training pieces), then
-``predict_proba`` on keys it chooses (the test sets, which the method never sees in ``fit``).
+``TransferTask`` and a ``FitContext`` (inputs of exactly the declared parts, device, seed, a
+model factory and a validation-scoring callback), then ``predict_proba`` on the test keys in
+batches of ``TEST_BATCH`` in key order: test inputs become servable only after ``fit`` returned.
+Both calls run in a worker process that holds nothing but this view (``xlbench.isolation``).
 """
 
 from __future__ import annotations
@@ -54,15 +56,26 @@ class FitReport:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+#: test keys reach ``predict_proba`` in batches of this many, in key order
+TEST_BATCH = 256
+
+
 @dataclass
 class FitContext:
-    """What the harness lends a method for ``fit``: inputs, device, seed and model factory."""
+    """What the harness lends a method for ``fit``: inputs, device, seed, model factory, scorer.
+
+    ``inputs`` serves exactly the keys of the task parts the method declared (any other key is
+    a ``LeakError``). ``score_validation(set_name, predicted_class_ids)`` returns the UA of the
+    predictions on that validation set (ids aligned with the set's keys) and nothing else; the
+    harness counts the calls and records which sets were scored.
+    """
 
     inputs: InputStore
     device: torch.device
     seed: int
     n_classes: int
     make_backbone: Callable[[], Backbone]
+    score_validation: Callable[[str, np.ndarray], float]
     show_progress: bool = True
     label: str = ""  # e.g. "pseudolabel · italian · seed 0", for progress bars
     history: list[dict[str, float]] = field(default_factory=list)

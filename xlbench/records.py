@@ -20,7 +20,7 @@ from xlbench.encoders.base import EncoderInfo
 from xlbench.errors import DataError
 from xlbench.home import atomic_write_text, results_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: observed selection facts, the audit verdict, the isolation
 
 
 class Strict(BaseModel):
@@ -81,10 +81,25 @@ class PseudoLabelStats(Strict):
 
 
 class Selection(Strict):
+    """Model selection as the harness observed it: the sets the method scored, and how often."""
+
     policy: Literal["paper", "strict"]
-    sets: list[str]
+    sets: list[str]  # validation sets scored at least once (observed, not declared)
+    scoring_calls: dict[str, int] = Field(default_factory=dict)  # set name -> calls to score_validation
     selected_epoch: int | None
     score: float | None
+
+
+AuditVerdict = Literal["pass", "fail", "nondeterministic", "error", "skipped"]
+
+
+class AuditStamp(Strict):
+    """The hidden-label invariance audit's verdict on the method and config of this run."""
+
+    verdict: AuditVerdict
+    fingerprint: str  # hash of what was audited: method, version, code, config, mode, xlbench version
+    xlbench_version: str
+    detail: str = ""
 
 
 class Environment(Strict):
@@ -118,6 +133,8 @@ class RunRecord(Strict):
     extras: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float]
     environment: Environment
+    audit: AuditStamp
+    isolation: Literal["worker", "in-process"] = "worker"  # where the method ran (in-process: tests only)
 
     @property
     def synthetic(self) -> bool:

@@ -461,8 +461,8 @@ def embed_for_pca(
     methods: tuple[str, str] = ("crosslingual", "pseudolabel"),
     emit: Callable[[str], None] = print,
 ):
-    """Fit the lower bound and pseudolabel (hard) for one seed in-process and return the test
-    sets' representations (:class:`xlbench.plots.Embedded`), plus class names and languages.
+    """Fit the lower bound and pseudolabel (hard) for one seed (in the method's worker, like a
+    run) and return the test sets' representations (:class:`xlbench.plots.Embedded`), plus class names and languages.
 
     Fine-tune mode gives the encoder's embeddings (``Method.embed``). A frozen encoder does not
     change with adaptation, so there the representation is the head's output (log-probabilities):
@@ -471,9 +471,9 @@ def embed_for_pca(
     import numpy as np
 
     from xlbench.plots import Embedded
-    from xlbench.runner import RunRequest, make_backbone_factory, make_inputs, prepare
+    from xlbench.runner import RunRequest, fit_and_predict, input_parts, prepare
     from xlbench.tasks import build_task
-    from xlbench.training import FitContext, TrainConfig, seed_everything
+    from xlbench.training import TrainConfig
 
     out = []
     names: list[str] = []
@@ -491,22 +491,17 @@ def embed_for_pca(
         p = prepare(req)
         cfg = p.method_cls.Config(**p.config_dump)
         crop = cfg.crop_seconds if isinstance(cfg, TrainConfig) else 2.0
-        utts = [u for d in (p.source, p.target) for part in d.parts.values() for u in part if u.emotion in p.classes]
-        inputs = make_inputs(p, utts, crop, False)
+        inputs = input_parts(p, crop, False)
         task, truth = build_task(p.source, p.target, classes=p.classes, n_labeled=p.n_labeled, seed=seed,
                                  selection=req.selection, needs=p.method_cls.needs)
-        seed_everything(seed)
-        model = p.method_cls(cfg)
-        ctx = FitContext(inputs=inputs, device=p.device, seed=seed, n_classes=len(p.classes),
-                         make_backbone=make_backbone_factory(p), show_progress=False, label=f"{method} · {target}")
         emit(f"fitting {method} on {target} (seed {seed}) for the PCA figure")
-        model.fit(task, ctx)
+        result = fit_and_predict(p, inputs, task, truth, show_progress=False, embed=p.mode == "finetune")
         sets_ = (truth.source_test, truth.target_test)
         if p.mode == "finetune":
-            reps = [model.embed(s.keys) for s in sets_]
+            reps = [result.embeddings.get(s.name) for s in sets_]
             space = "encoder embedding"
         else:
-            reps = [np.log(np.clip(model.predict_proba(s.keys), 1e-8, 1.0)) for s in sets_]
+            reps = [np.log(np.clip(result.probabilities[s.name], 1e-8, 1.0)) for s in sets_]
             space = "head log-probabilities (frozen encoder)"
         if any(r is None for r in reps):
             raise ConfigError(f"method {method} gives no embeddings (Method.embed returned None)")

@@ -30,11 +30,13 @@ from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
 from xlbench.features import resolve_device
-from xlbench.inputs import Backbone, FrozenInputs, InputStore, WaveInputs
+from xlbench.inputs import FrozenInputs, WaveInputs
+from xlbench.isolation import Isolation, MethodOutput, TestSet, job_for, run_method, score_sets, warm_up
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, Method, get_method, make_config
 from xlbench.protocol import PROTOCOL_VERSION, SOURCE_LANGUAGE, TARGET_LANGUAGES, emotion_set, language
 from xlbench.records import (
+    AuditStamp,
     CorruptRecord,
     DataIdentity,
     Environment,
@@ -53,9 +55,10 @@ from xlbench.records import (
 )
 from xlbench.splits import SPLITS_VERSION
 from xlbench.stats import classification_metrics
-from xlbench.tasks import ALL_LABELS, EvalSet, TaskTruth, build_task
+from xlbench.tasks import ALL_LABELS, EvalSet, TaskTruth, TransferTask, build_task
 from xlbench.tracking import log_run
-from xlbench.training import FitContext, TrainConfig, seed_everything
+from xlbench.training import TrainConfig
+from xlbench.view import BackboneSpec, InputParts
 
 DEFAULT_ENCODER = "auto"
 FALLBACK_ENCODER = "logmel-stats"
@@ -78,6 +81,9 @@ class RunRequest:
     overwrite: bool = False
     results: Path | None = None
     show_progress: bool = True
+    source_corpora: tuple[str, ...] | None = None  # English from these corpora only (recorded, shown)
+    audit: bool = True  # False: skip the hidden-label audit (records say "skipped"; no leaderboard)
+    isolation: Isolation = "worker"  # "in-process": tests and debugging only
 
 
 @dataclass
@@ -92,19 +98,28 @@ class Outcome:
 # -- resolution -------------------------------------------------------------------------------
 
 
-def resolve_encoder(name: str, options: dict[str, str]) -> tuple[Encoder, str | None]:
+@dataclass(frozen=True)
+class ResolvedEncoder:
+    encoder: Encoder
+    name: str  # the registry name actually used (``auto`` resolved)
+    options: tuple[tuple[str, str], ...]
+    note: str | None = None
+
+
+def resolve_encoder(name: str, options: dict[str, str]) -> ResolvedEncoder:
     """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats."""
+    opts = tuple(sorted(options.items()))
     if name != DEFAULT_ENCODER:
-        return build_encoder(name, options), None
+        return ResolvedEncoder(build_encoder(name, options), name, opts)
     try:
-        return build_encoder("hubert", options), None
+        return ResolvedEncoder(build_encoder("hubert", options), "hubert", opts)
     except MissingWeightsError:
         note = (
             "encoder: HuBERT weights (facebook/hubert-base-ls960) are not on this machine; using the "
             f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). Pass --encoder hubert once the "
             "weights are local."
         )
-        return build_encoder(FALLBACK_ENCODER, {}), note
+        return ResolvedEncoder(build_encoder(FALLBACK_ENCODER, {}), FALLBACK_ENCODER, (), note)
 
 
 def manifest_sha(utts: Sequence[Utterance]) -> str:
@@ -221,6 +236,24 @@ class Prepared:
     classes: tuple
     n_labeled: int
     notes: list[str] = field(default_factory=list)
+    encoder_name: str = ""  # registry name (``auto`` resolved), to rebuild it in the method's process
+    encoder_options: tuple[tuple[str, str], ...] = ()
+
+
+FULL_SOURCE = language(SOURCE_LANGUAGE).corpora  # the protocol's English: RAVDESS + SAVEE + TESS
+
+
+def check_source(source: LanguageData, named: tuple[str, ...] | None) -> None:
+    """The protocol's source is the union of every English corpus (PROTOCOL.md §3). A subset is
+    a different setting: it runs only when the user names it (``--source-corpora``)."""
+    if source.synthetic or named or set(source.corpora) == set(FULL_SOURCE):
+        return
+    missing = [c for c in FULL_SOURCE if c not in source.corpora]
+    raise ConfigError(
+        f"the English source would be {' + '.join(source.corpora)} only ({', '.join(missing)} not prepared); "
+        f"the protocol's source is {' + '.join(FULL_SOURCE)}. Prepare the others, or pass "
+        f"--source-corpora {','.join(source.corpora)} to run on this subset (recorded and shown on the board)"
+    )
 
 
 def prepare(req: RunRequest) -> Prepared:
@@ -242,14 +275,16 @@ def prepare(req: RunRequest) -> Prepared:
         notes.append(f"{cls.name} uses no labelled target utterance; --n-labeled ignored")
         n_labeled = 0
     device = resolve_device(req.device)
-    encoder, enc_note = resolve_encoder(req.encoder, dict(req.encoder_options))
-    if enc_note:
-        notes.append(enc_note)
+    resolved = resolve_encoder(req.encoder, dict(req.encoder_options))
+    encoder = resolved.encoder
+    if resolved.note:
+        notes.append(resolved.note)
     mode: Literal["frozen", "finetune"] = "finetune" if req.finetune else "frozen"
     if mode == "frozen" and not encoder.frozen_ok:
         notes.append(f"encoder {encoder.info().name} has no pretrained weights; training it end to end (--finetune)")
         mode = "finetune"
-    source = load_language(SOURCE_LANGUAGE, req.data)
+    source = load_language(SOURCE_LANGUAGE, req.data, req.source_corpora)
+    check_source(source, req.source_corpora)
     tgt = load_language(target, req.data)
     for d in (source, tgt):
         if d.note:
@@ -259,7 +294,10 @@ def prepare(req: RunRequest) -> Prepared:
         raise ConfigError(f"--n-labeled {n_labeled} is larger than the target training set ({n_train} utterances)")
     if source.synthetic != tgt.synthetic:
         notes.append("warning: mixing synthetic and real corpora; the numbers compare nothing real")
-    return Prepared(cls, config.model_dump(mode="json"), encoder, mode, device, source, tgt, classes, n_labeled, notes)
+    return Prepared(
+        cls, config.model_dump(mode="json"), encoder, mode, device, source, tgt, classes, n_labeled, notes,
+        resolved.name, resolved.options,
+    )
 
 
 def run_identity(req: RunRequest, p: Prepared, seed: int) -> tuple[str, dict[str, Any]]:
@@ -299,44 +337,104 @@ def task_identity(req: RunRequest, p: Prepared, seed: int) -> TaskIdentity:
     )
 
 
-def make_inputs(p: Prepared, utts: Sequence[Utterance], crop_seconds: float, show_progress: bool) -> InputStore:
-    """Frozen: cached frames (extracted once, shared by every method and seed). Fine-tune: waveforms."""
+#: the split parts a request's inputs are divided into (one store each, see xlbench.view)
+PARTS = ("source_train", "source_val", "source_test", "target_train", "target_val", "target_test")
+
+
+def input_parts(p: Prepared, crop_seconds: float, show_progress: bool) -> InputParts:
+    """Inputs of every utterance of the request, one store per split part, built once.
+
+    Frozen: cached frames (extracted once, shared by every method and seed), pooled. Fine-tune:
+    waveforms. A run lends its method the parts it declared (``InputParts.store_for``).
+    """
+    by_part = {
+        f"{side}_{split}": [u for u in d.parts[split] if u.emotion in p.classes]
+        for side, d in (("source", p.source), ("target", p.target))
+        for split in ("train", "val", "test")
+    }
+    utts = [u for part in PARTS for u in by_part[part]]
     if p.mode == "finetune":
-        with progress.bar("loading audio", len(utts)) as advance:
-            return WaveInputs(utts, crop_seconds, progress=advance if show_progress else None)
+        with progress.bar("loading audio", len(utts), enabled=show_progress) as advance:
+            waves = WaveInputs(utts, crop_seconds, progress=advance)
+        return InputParts({name: waves.subset([u.sha for u in by_part[name]]) for name in PARTS})
     from xlbench.features import FeatureCache
 
     store = FeatureCache(p.encoder).get_or_compute(utts, device=p.device, progress=show_progress)
-    frames = {u.sha: store.frames(u.sha) for u in utts}
-    return FrozenInputs(frames, p.encoder.info().frame_rate, crop_seconds, p.encoder.pooling, p.device)
-
-
-def make_backbone_factory(p: Prepared) -> Callable[[], Backbone]:
     info = p.encoder.info()
+    return InputParts(
+        {
+            name: FrozenInputs({u.sha: store.frames(u.sha) for u in by_part[name]}, info.frame_rate, crop_seconds,
+                               p.encoder.pooling)
+            for name in PARTS
+        }
+    )
 
-    def factory() -> Backbone:
-        if p.mode == "finetune":
-            import copy
 
-            enc = copy.deepcopy(p.encoder)  # every seed starts from the same pretrained weights
-            enc.requires_grad_(True)
-            return Backbone(enc, info.dim, len(p.classes), p.encoder.pooling)
-        return Backbone(None, info.dim, len(p.classes), p.encoder.pooling)
+def backbone_spec(p: Prepared) -> BackboneSpec:
+    info = p.encoder.info()
+    return BackboneSpec(
+        mode=p.mode,
+        dim=info.dim,
+        n_classes=len(p.classes),
+        pooling=p.encoder.pooling,
+        encoder=p.encoder_name if p.mode == "finetune" else None,
+        encoder_options=p.encoder_options,
+    )
 
-    return factory
+
+def fit_and_predict(
+    p: Prepared,
+    inputs: InputParts,
+    task: TransferTask,
+    truth: TaskTruth,
+    *,
+    show_progress: bool = True,
+    isolation: Isolation = "worker",
+    embed: bool = False,
+) -> MethodOutput:
+    """The method's part of a run, on its view only: fit, then predict both test sets.
+
+    The method runs in a worker process (xlbench.isolation) holding the task, the inputs of its
+    declared parts and a scoring channel for validation; test inputs arrive after ``fit``.
+    """
+    frozen_cpu = p.mode == "frozen" and p.device.type == "cpu"
+    job = job_for(
+        p.method_cls,
+        config=p.config_dump,
+        task=task,
+        inputs=inputs.store_for(task.fit_keys()),
+        backbone=backbone_spec(p),
+        device=str(p.device),
+        seed=task.seed,
+        show_progress=show_progress,
+        label=f"{p.method_cls.name} · {p.target.language} · seed {task.seed}",
+        # A linear head on cached vectors is tiny: on a CPU, thread hand-offs cost more than
+        # they save (measured 2-3x slower with 2 threads), so frozen runs use one thread.
+        threads=1 if frozen_cpu else None,
+        embed=embed,
+    )
+    tests = [TestSet(e.name, e.keys) for e in (truth.target_test, truth.source_test)]
+
+    def test_inputs() -> tuple[Any, list[TestSet]]:
+        return inputs.store_for([k for t in tests for k in t.keys]), tests
+
+    scorer = score_sets({name: (s.keys, s.labels) for name, s in truth.validation.items()}, task.n_classes)
+    from xlbench.home import subdir
+
+    return run_method(job, test_inputs, scorer, isolation=isolation, log_dir=str(subdir("logs", create=False)))
 
 
 def run_one(
     req: RunRequest,
     p: Prepared,
-    inputs: InputStore,
+    inputs: InputParts,
     seed: int,
     run_id: str,
     parts: dict[str, Any],
+    audit: AuditStamp,
     inputs_s: float = 0.0,
 ) -> tuple[RunRecord, Path]:
     t0 = time.perf_counter()
-    method = p.method_cls(p.method_cls.Config(**p.config_dump))
     task, truth = build_task(
         p.source,
         p.target,
@@ -346,23 +444,12 @@ def run_one(
         selection=req.selection,
         needs=p.method_cls.needs,
     )
-    seed_everything(seed)
-    ctx = FitContext(
-        inputs=inputs,
-        device=p.device,
-        seed=seed,
-        n_classes=len(p.classes),
-        make_backbone=make_backbone_factory(p),
-        show_progress=req.show_progress,
-        label=f"{p.method_cls.name} · {p.target.language} · seed {seed}",
-    )
-    t_fit = time.perf_counter()
-    report = method.fit(task, ctx)
-    t_pred = time.perf_counter()
-    names = [c.value for c in p.classes]
-    m_t, pred_t = score(truth.target_test, method.predict_proba(truth.target_test.keys), names)
-    m_s, pred_s = score(truth.source_test, method.predict_proba(truth.source_test.keys), names)
+    out = fit_and_predict(p, inputs, task, truth, show_progress=req.show_progress, isolation=req.isolation)
+    report = out.report
     t_end = time.perf_counter()
+    names = [c.value for c in p.classes]
+    m_t, pred_t = score(truth.target_test, out.probabilities["target_test"], names)
+    m_s, pred_s = score(truth.source_test, out.probabilities["source_test"], names)
     n_unlabeled = len(truth.unlabeled_labels)
     record = RunRecord(
         run_id=run_id,
@@ -379,7 +466,8 @@ def run_one(
         labeled_ids=sorted(truth.by_key[k].id for k in task.target_labeled.keys),
         selection=Selection(
             policy=req.selection,
-            sets=[s.name for s in task.validation if len(s)],
+            sets=[s.name for s in task.validation if out.scoring_calls.get(s.name)],
+            scoring_calls=dict(sorted(out.scoring_calls.items())),
             selected_epoch=report.selected_epoch,
             score=report.selection_score,
         ),
@@ -390,11 +478,11 @@ def run_one(
         extras=report.extras,
         timings={
             "inputs_s": round(inputs_s, 3),  # shared by the seeds of one command
-            "fit_s": round(t_pred - t_fit, 3),
-            "predict_s": round(t_end - t_pred, 3),
-            "run_s": round(t_end - t0, 3),
+            "run_s": round(t_end - t0, 3),  # fit and predict, in the method's worker
         },
         environment=environment(p.device, [parts["method"].distribution]),
+        audit=audit,
+        isolation=req.isolation,
     )
     path = write_record(record, req.results)
     log_run(record, path)
@@ -403,6 +491,8 @@ def run_one(
 
 def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> list[Outcome]:
     """Run every seed of a request; existing valid records are reused unless ``overwrite``."""
+    if req.isolation == "worker":
+        warm_up()  # the fork server starts while the data loads
     p = prepare(req)
     for n in p.notes:
         on_note(n)
@@ -422,22 +512,16 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
                 rerun = True
         todo.append((seed, run_id, parts, rerun))
     if todo:
+        from xlbench.audit import audit_stamp
+
+        stamp = audit_stamp(p.method_cls, p.config_dump, p.mode, enabled=req.audit, on_note=on_note)
         cfg = p.method_cls.Config(**p.config_dump)
         crop = cfg.crop_seconds if isinstance(cfg, TrainConfig) else 2.0
-        utts = [u for d in (p.source, p.target) for part in d.parts.values() for u in part if u.emotion in p.classes]
         t0 = time.perf_counter()
-        inputs = make_inputs(p, utts, crop, req.show_progress)
+        inputs = input_parts(p, crop, req.show_progress)
         t_inputs = time.perf_counter() - t0
-        # A linear head on cached vectors is tiny: on a CPU, thread hand-offs cost more than
-        # they save (measured 2-3x slower with 2 threads), so frozen runs use one thread.
-        threads = torch.get_num_threads()
-        if p.mode == "frozen" and p.device.type == "cpu":
-            torch.set_num_threads(1)
-        try:
-            for seed, run_id, parts, rerun in todo:
-                record, path = run_one(req, p, inputs, seed, run_id, parts, t_inputs)
-                outcomes.append(Outcome(seed, run_id, "rerun" if rerun else "done", record, path))
-        finally:
-            torch.set_num_threads(threads)
+        for seed, run_id, parts, rerun in todo:
+            record, path = run_one(req, p, inputs, seed, run_id, parts, stamp, t_inputs)
+            outcomes.append(Outcome(seed, run_id, "rerun" if rerun else "done", record, path))
     outcomes.sort(key=lambda o: req.seeds.index(o.seed))
     return outcomes

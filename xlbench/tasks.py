@@ -2,9 +2,15 @@
 
 A method sees utterances only through opaque keys (the content hash of the audio file):
 never paths, corpus ids or file names, which carry the label in every corpus of this
-benchmark. Labelled sets carry labels; ``UnlabeledSet`` (U_t) has no label field at all, and
-the test splits are never part of a task. The harness keeps the truth on its side
-(``TaskTruth``) to score predictions and pseudo-labels afterwards.
+benchmark. Labelled sets (D_s, K_t) carry labels; ``UnlabeledSet`` (U_t) and
+``ValidationSet`` have no label field at all (validation labels are used by the harness to
+score predictions, never handed over), and the test splits are never part of a task. The
+harness keeps the truth on its side (``TaskTruth``) to score validation, test and pseudo-labels.
+
+Every key sequence a method receives is sorted by key. A key is the SHA-256 of the audio, so
+the order carries no label, speaker or file-name information (the manifests are sorted by id,
+and ids spell the emotion in most corpora: in that order CaFE's and EMOVO's sets arrive as
+single-class blocks).
 """
 
 from __future__ import annotations
@@ -67,6 +73,19 @@ class UnlabeledSet:
 
 
 @dataclass(frozen=True)
+class ValidationSet:
+    """A model-selection set: keys only. The method scores predictions on it through
+    ``FitContext.score_validation``, which returns the UA and nothing else (PROTOCOL.md §4)."""
+
+    name: str
+    language: str
+    keys: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
 class TransferTask:
     """Everything ``Method.fit`` may use for one (target, N_k, seed, emotions, policy)."""
 
@@ -79,11 +98,18 @@ class TransferTask:
     source_train: LabeledSet  # D_s
     target_labeled: LabeledSet  # K_t
     target_unlabeled: UnlabeledSet  # U_t
-    validation: tuple[LabeledSet, ...]  # per policy: paper = S-val + T-val; strict = S-val + K_t
+    validation: tuple[ValidationSet, ...]  # per policy: paper = S-val + T-val; strict = S-val + K_t
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    def fit_keys(self) -> tuple[str, ...]:
+        """Every key the method may ask inputs for during ``fit``: its declared parts, sorted."""
+        keys = {*self.source_train.keys, *self.target_labeled.keys, *self.target_unlabeled.keys}
+        for s in self.validation:
+            keys.update(s.keys)
+        return tuple(sorted(keys))
 
 
 @dataclass(frozen=True)
@@ -99,12 +125,18 @@ class EvalSet:
 
 @dataclass
 class TaskTruth:
-    """What the harness keeps away from the method: test sets and U_t's labels."""
+    """What the harness keeps away from the method: test sets, U_t's and validation labels."""
 
     target_test: EvalSet
     source_test: EvalSet
     unlabeled_labels: dict[str, int] = field(default_factory=dict)  # U_t key -> class id
     by_key: dict[str, Utterance] = field(default_factory=dict)
+    validation: dict[str, LabeledSet] = field(default_factory=dict)  # set name -> keys with labels
+
+
+def _by_key(utts: Sequence[Utterance]) -> list[Utterance]:
+    """Utterances in key order: the one order a method ever sees (see the module docstring)."""
+    return sorted(utts, key=lambda u: u.sha)
 
 
 def _keep(utts: Sequence[Utterance], classes: tuple[Emotion, ...]) -> list[Utterance]:
@@ -166,10 +198,13 @@ def build_task(
     seed: int,
     selection: SelectionPolicy,
     needs: frozenset[str],
+    labeled_keys: Sequence[str] | None = None,
 ) -> tuple[TransferTask, TaskTruth]:
     """Build the task a method sees and the truth the harness keeps.
 
     ``needs`` is what the method declared; parts it did not ask for are handed over empty.
+    ``labeled_keys`` pins K_t to given keys instead of drawing it (the hidden-label audit keeps
+    K_t fixed while it permutes the labels of U_t).
     """
     if selection not in SELECTION_POLICIES:
         raise ConfigError(f"--selection must be paper or strict, not {selection!r}")
@@ -183,7 +218,12 @@ def build_task(
 
     # K_t is drawn with a generator of its own so that it depends on the seed alone.
     rng = np.random.default_rng([seed, 0x4B74])
-    if n_labeled == ALL_LABELS:
+    if labeled_keys is not None:
+        wanted = set(labeled_keys)
+        k_t = [u for u in t_train if u.sha in wanted]
+        if len(k_t) != len(wanted):
+            raise ConfigError(f"{len(wanted) - len(k_t)} pinned K_t key(s) are not in the target training split")
+    elif n_labeled == ALL_LABELS:
         k_t = list(t_train)
     elif n_labeled < 0:
         raise ConfigError(f"--n-labeled must be >= 0, not {n_labeled}")
@@ -191,6 +231,7 @@ def build_task(
         k_t = stratified_sample(t_train, n_labeled, classes, rng)
     k_keys = {u.sha for u in k_t}
     u_t = [u for u in t_train if u.sha not in k_keys]
+    s_train, s_val, s_test, t_val, t_test, k_t, u_t = map(_by_key, (s_train, s_val, s_test, t_val, t_test, k_t, u_t))
 
     all_keys = [u.sha for part in (s_train, s_val, s_test, t_train, t_val, t_test) for u in part]
     dup = [k for k, n in Counter(all_keys).items() if n > 1]
@@ -203,9 +244,10 @@ def build_task(
     target_unlabeled = UnlabeledSet("target_unlabeled", target.language, tuple(u.sha for u in u_t))
     s_val_set = lbl("source_val", source.language, s_val)
     if selection == "paper":
-        validation = (s_val_set, lbl("target_val", target.language, t_val))
+        scored = (s_val_set, lbl("target_val", target.language, t_val))
     else:
-        validation = (s_val_set, target_labeled) if len(k_t) else (s_val_set,)
+        scored = (s_val_set, target_labeled) if len(k_t) else (s_val_set,)
+    validation = tuple(ValidationSet(s.name, s.language, s.keys) for s in scored)
 
     if "source_train" not in needs:
         source_train = LabeledSet.empty("source_train", source.language)
@@ -238,5 +280,6 @@ def build_task(
         source_test=eval_set("source_test", source.language, s_test),
         unlabeled_labels={u.sha: index[u.emotion] for u in u_t},
         by_key={u.sha: u for part in (s_train, s_val, s_test, t_train, t_val, t_test) for u in part},
+        validation={s.name: s for s in scored} if "validation" in needs else {},
     )
     return task, truth

@@ -20,8 +20,7 @@ from xlbench import progress
 from xlbench.errors import TrainingError
 from xlbench.inputs import Backbone, Batch, InputStore
 from xlbench.method import FitContext, FitReport, MethodConfig
-from xlbench.stats import unweighted_accuracy
-from xlbench.tasks import LabeledSet
+from xlbench.tasks import LabeledSet, ValidationSet
 
 
 class TrainConfig(MethodConfig):
@@ -134,14 +133,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def validation_ua(model: Backbone, ctx: FitContext, sets: Sequence[LabeledSet]) -> dict[str, float]:
-    """UA on each validation set (the model-selection signal)."""
+def validation_ua(model: Backbone, ctx: FitContext, sets: Sequence[ValidationSet]) -> dict[str, float]:
+    """UA on each validation set (the model-selection signal), scored by the harness: the
+    method never holds validation labels (PROTOCOL.md §4)."""
     out = {}
     for s in sets:
         if len(s) == 0:
             continue
         pred = predict_logits(model, ctx.inputs, s.keys, ctx.device).argmax(1)
-        out[s.name] = unweighted_accuracy(s.labels, pred, ctx.n_classes)
+        out[s.name] = ctx.score_validation(s.name, pred)
     return out
 
 
@@ -152,7 +152,7 @@ class Selector:
     K_t. With no validation set the last epoch is kept.
     """
 
-    def __init__(self, sets: Sequence[LabeledSet]):
+    def __init__(self, sets: Sequence[ValidationSet]):
         self.sets = [s for s in sets if len(s)]
         self.best_score = -math.inf
         self.best_epoch: int | None = None
@@ -177,7 +177,7 @@ def train_loop(
     ctx: FitContext,
     model: Backbone,
     cfg: TrainConfig,
-    validation: Sequence[LabeledSet],
+    validation: Sequence[ValidationSet],
     epoch_fn: Callable[[int], dict[str, float]],
     on_epoch_end: Callable[[int], dict[str, float] | None] | None = None,
     modules: Sequence[nn.Module] = (),

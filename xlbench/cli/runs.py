@@ -161,6 +161,19 @@ def _report(outcomes: list[Outcome], name: str) -> None:
     default=None,
     help="Results folder (default: $XLBENCH_RESULTS or <data home>/results).",
 )
+@click.option(
+    "--source-corpora",
+    default=None,
+    metavar="LIST",
+    help="English from these corpora only, e.g. ravdess or ravdess,tess (default: all of RAVDESS, SAVEE, TESS; "
+    "a run refuses a partial union unless it is named here). Recorded and shown on the board.",
+)
+@click.option(
+    "--no-audit",
+    "no_audit",
+    is_flag=True,
+    help="Skip the hidden-label audit of the method (records say 'skipped'; leaderboards refuse them).",
+)
 def run(
     method,
     target,
@@ -177,6 +190,8 @@ def run(
     overwrite,
     bounds,
     results,
+    source_corpora,
+    no_audit,
 ) -> None:
     """Run a method on one target language for several seeds and print a summary.
 
@@ -196,6 +211,8 @@ def run(
         data=data,
         device=device,
         results=results,
+        source_corpora=tuple(c.strip() for c in source_corpora.split(",") if c.strip()) if source_corpora else None,
+        audit=not no_audit,
     )
     main_req = RunRequest(method=method, overrides=tuple(set_values.items()), overwrite=overwrite, **common)
     groups: dict[str, list[RunRecord]] = {}

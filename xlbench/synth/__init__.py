@@ -30,6 +30,7 @@ __all__ = [
     "corpus_root",
     "ensure_synthetic",
     "is_generated",
+    "stamp_copy",
 ]
 
 #: (stage, done, total); stage is "generate" or "manifest"
@@ -60,6 +61,29 @@ def is_generated(root: Path) -> bool:
         and set(stamp.get("languages", {})) == {lang.code for lang in SYNTH_LANGUAGES.values()}
         and all((root / lang.code).is_dir() for lang in SYNTH_LANGUAGES.values())
     )
+
+
+def stamp_copy(root: Path, counts: dict[str, int]) -> None:
+    """Mark ``root`` (a ``corpus_root()`` of another data home) as a whole generated corpus that
+    holds ``counts`` files per language code; languages without files get empty folders.
+
+    The hidden-label audit (xlbench.audit) writes private copies of a slice of the corpus this
+    way, so that ``ensure_synthetic`` and the loaders index them exactly like the original.
+    """
+    from datetime import UTC, datetime
+
+    from xlbench.home import atomic_write_json
+    from xlbench.synth.generate import make_stamp
+    from xlbench.synth.spec import STAMP_NAME
+
+    langs = list(SYNTH_LANGUAGES.values())
+    full = {lang.code: counts.get(lang.code, 0) for lang in langs}
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    limits = (_GENERATE_KWARGS.get("limit_speakers"), _GENERATE_KWARGS.get("limit_sentences"))
+    for lang in langs:
+        (root / lang.code).mkdir(parents=True, exist_ok=True)
+        atomic_write_json(root / lang.code / STAMP_NAME, make_stamp(DEFAULT_SEED, created, [lang], full, *limits))
+    atomic_write_json(root / STAMP_NAME, make_stamp(DEFAULT_SEED, created, langs, full, *limits))
 
 
 @contextmanager

@@ -429,8 +429,8 @@ def generate(
         created = datetime.now(UTC).isoformat(timespec="seconds")
         limits = (limit_speakers, limit_sentences)
         for lang in langs:
-            atomic_write_json(tmp / lang.code / STAMP_NAME, _stamp(seed, created, [lang], counts, *limits))
-        stamp = _stamp(seed, created, langs, counts, *limits)
+            atomic_write_json(tmp / lang.code / STAMP_NAME, make_stamp(seed, created, [lang], counts, *limits))
+        stamp = make_stamp(seed, created, langs, counts, *limits)
         stamp["audio_seconds"] = round(seconds, 2)
         stamp["generation_seconds"] = round(time.perf_counter() - started, 2)
         atomic_write_json(tmp / STAMP_NAME, stamp)  # written last: a folder with a stamp is whole
@@ -441,7 +441,7 @@ def generate(
     return out_dir
 
 
-def _stamp(
+def make_stamp(
     seed: int,
     created: str,
     langs: list[SynthLanguage],
