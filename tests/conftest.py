@@ -59,3 +59,9 @@ def synthetic_home_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synthetic_home(synthetic_home_session: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XLBENCH_HOME", str(synthetic_home_session))
     return synthetic_home_session
+
+
+@pytest.fixture
+def no_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs without the MLflow copy (tests of MLflow itself use a real SQLite store)."""
+    monkeypatch.setenv("XLBENCH_MLFLOW", "0")

@@ -282,7 +282,7 @@ def run_audit(
                                {k: [u for u in v if u.sha in keep] for k, v in d.parts.items()}, d.split_hashes)
                   for d in (source, target)]
         inputs = input_parts(Prepared(cls, cfg, encoder, mode, torch.device("cpu"), *sliced, EMOTIONS_5, n_labeled),
-                             crop, show_progress=False)
+                             crop, show_progress=False, reuse=False)
         home = Path(tmp) / "home"
 
         def make_world(relabel: Mapping[str, Any]) -> None:

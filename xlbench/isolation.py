@@ -52,6 +52,7 @@ _PRELOAD = ["torch", "torch.optim", "torch._dynamo", "xlbench.isolation", "xlben
 class MethodJob:
     """Everything a worker receives for ``fit``: the method by reference, its view, settings."""
 
+    method_name: str  # the registered name, for messages
     method_module: str
     method_class: str
     config: dict[str, Any]
@@ -91,6 +92,7 @@ Scorer = Callable[[str, np.ndarray], float]
 def job_for(method_cls: type[Method], **kwargs: Any) -> MethodJob:
     """A job for ``method_cls`` with this process's environment, import path and folder."""
     return MethodJob(
+        method_name=method_cls.name,
         method_module=method_cls.__module__,
         method_class=method_cls.__qualname__,
         env=dict(os.environ),
@@ -330,7 +332,7 @@ def run_method(
     failure of the method is raised as one XLBenchError (LeakError, MethodError, TrainingError...).
     """
     scoring = _Scoring(scorer)
-    method_name = job.method_class
+    method_name = job.method_name
     if isolation == "in-process":
         return _run_in_process(job, tests, scoring)
     ctx = _context()

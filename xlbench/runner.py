@@ -31,7 +31,7 @@ from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
 from xlbench.features import resolve_device
 from xlbench.inputs import FrozenInputs, WaveInputs
-from xlbench.isolation import Isolation, MethodOutput, TestSet, job_for, run_method, score_sets, warm_up
+from xlbench.isolation import Isolation, MethodJob, MethodOutput, TestSet, job_for, run_method, score_sets, warm_up
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, Method, get_method, make_config
 from xlbench.protocol import PROTOCOL_VERSION, SOURCE_LANGUAGE, TARGET_LANGUAGES, emotion_set, language
@@ -341,11 +341,17 @@ def task_identity(req: RunRequest, p: Prepared, seed: int) -> TaskIdentity:
 PARTS = ("source_train", "source_val", "source_test", "target_train", "target_val", "target_test")
 
 
-def input_parts(p: Prepared, crop_seconds: float, show_progress: bool) -> InputParts:
+#: the last InputParts built in this process: the main command's three requests (the method and
+#: both bounds) share their data, encoder and crop, so they share one set of pooled stores
+_LAST_PARTS: list[tuple[tuple, InputParts]] = []
+
+
+def input_parts(p: Prepared, crop_seconds: float, show_progress: bool, reuse: bool = True) -> InputParts:
     """Inputs of every utterance of the request, one store per split part, built once.
 
     Frozen: cached frames (extracted once, shared by every method and seed), pooled. Fine-tune:
     waveforms. A run lends its method the parts it declared (``InputParts.store_for``).
+    ``reuse``: keep them for the next request of this process with the same inputs.
     """
     by_part = {
         f"{side}_{split}": [u for u in d.parts[split] if u.emotion in p.classes]
@@ -353,6 +359,21 @@ def input_parts(p: Prepared, crop_seconds: float, show_progress: bool) -> InputP
         for split in ("train", "val", "test")
     }
     utts = [u for part in PARTS for u in by_part[part]]
+    from xlbench.features import encoder_key
+
+    key = (p.mode, encoder_key(p.encoder), crop_seconds, tuple(tuple(u.sha for u in by_part[n]) for n in PARTS))
+    for cached_key, parts in _LAST_PARTS:
+        if cached_key == key:
+            return parts
+    parts = _build_parts(p, by_part, utts, crop_seconds, show_progress)
+    if reuse:
+        _LAST_PARTS[:] = [(key, parts)]
+    return parts
+
+
+def _build_parts(
+    p: Prepared, by_part: dict[str, list[Utterance]], utts: list[Utterance], crop_seconds: float, show_progress: bool
+) -> InputParts:
     if p.mode == "finetune":
         with progress.bar("loading audio", len(utts), enabled=show_progress) as advance:
             waves = WaveInputs(utts, crop_seconds, progress=advance)
@@ -382,6 +403,28 @@ def backbone_spec(p: Prepared) -> BackboneSpec:
     )
 
 
+def method_job(
+    p: Prepared, inputs: InputParts, task: TransferTask, *, show_progress: bool = True, embed: bool = False
+) -> MethodJob:
+    """What the method's worker is handed for ``fit``: its view and nothing else."""
+    frozen_cpu = p.mode == "frozen" and p.device.type == "cpu"
+    return job_for(
+        p.method_cls,
+        config=p.config_dump,
+        task=task,
+        inputs=inputs.store_for(task.fit_keys()),
+        backbone=backbone_spec(p),
+        device=str(p.device),
+        seed=task.seed,
+        show_progress=show_progress,
+        label=f"{p.method_cls.name} · {p.target.language} · seed {task.seed}",
+        # A linear head on cached vectors is tiny: on a CPU, thread hand-offs cost more than
+        # they save (measured 2-3x slower with 2 threads), so frozen runs use one thread.
+        threads=1 if frozen_cpu else None,
+        embed=embed,
+    )
+
+
 def fit_and_predict(
     p: Prepared,
     inputs: InputParts,
@@ -397,22 +440,7 @@ def fit_and_predict(
     The method runs in a worker process (xlbench.isolation) holding the task, the inputs of its
     declared parts and a scoring channel for validation; test inputs arrive after ``fit``.
     """
-    frozen_cpu = p.mode == "frozen" and p.device.type == "cpu"
-    job = job_for(
-        p.method_cls,
-        config=p.config_dump,
-        task=task,
-        inputs=inputs.store_for(task.fit_keys()),
-        backbone=backbone_spec(p),
-        device=str(p.device),
-        seed=task.seed,
-        show_progress=show_progress,
-        label=f"{p.method_cls.name} · {p.target.language} · seed {task.seed}",
-        # A linear head on cached vectors is tiny: on a CPU, thread hand-offs cost more than
-        # they save (measured 2-3x slower with 2 threads), so frozen runs use one thread.
-        threads=1 if frozen_cpu else None,
-        embed=embed,
-    )
+    job = method_job(p, inputs, task, show_progress=show_progress, embed=embed)
     tests = [TestSet(e.name, e.keys) for e in (truth.target_test, truth.source_test)]
 
     def test_inputs() -> tuple[Any, list[TestSet]]:

@@ -13,6 +13,7 @@ import numpy as np
 from xlbench.encoders.base import EncoderInfo
 from xlbench.home import atomic_write_text
 from xlbench.records import (
+    AuditStamp,
     DataIdentity,
     Environment,
     MethodIdentity,
@@ -98,6 +99,7 @@ def make_record(
     version: str = "1",
     selection: str = "paper",
     history: list[dict[str, float]] | None = None,
+    audit: str = "pass",
 ) -> RunRecord:
     names = EMOTIONS_5 if emotions == 5 else EMOTIONS_4
     n = len(names)
@@ -140,6 +142,7 @@ def make_record(
         timings={"fit_s": 1.0},
         environment=Environment(xlbench_version="0.1.0", python="3.11", platform="test", packages={},
                                 git_sha=None, device="cpu"),
+        audit=AuditStamp(verdict=audit, fingerprint="0" * 20, xlbench_version="0.1.0"),
     )
 
 
