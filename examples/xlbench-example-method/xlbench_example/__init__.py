@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import Field
 
-from xlbench.method import FitReport, Method, MethodConfig
+from xlbench.method import FitContext, FitReport, Method, MethodConfig
 from xlbench.tasks import TransferTask
-from xlbench.training import FitContext, embed
+from xlbench.training import embed
 
 
 class CentroidConfig(MethodConfig):
