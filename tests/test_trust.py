@@ -528,3 +528,42 @@ def test_fit_and_predict_in_process_follows_the_same_protocol(synthetic_home) ->
     with pytest.raises(XLBenchError, match="crosslingual failed"):  # a method's bug: one line, not a traceback
         fit_and_predict(dataclasses.replace(p, config_dump={**p.config_dump, "lr": -1}), parts, task, truth,
                         show_progress=False)
+
+
+# -- 7. settings never merge: the English source is the protocol's union unless named ------------
+
+
+@pytest.mark.slow
+def test_a_partial_english_source_runs_only_when_named_and_is_shown(synthetic_home, no_mlflow,
+                                                                   tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tests.corpus_fixtures import make_ravdess
+    from xlbench.cli import main
+
+    home = tmp_path / "home"  # a home of its own: RAVDESS prepared, the synthetic corpus linked in
+    home.mkdir()
+    (home / "synthetic").symlink_to(synthetic_home / "synthetic", target_is_directory=True)
+    env = {"XLBENCH_HOME": str(home), "XLBENCH_RESULTS": str(tmp_path / "res")}
+    root = make_ravdess(tmp_path / "RAVDESS", range(1, 25), emotions=("01", "03", "04", "05", "06"),
+                        seconds=0.3, rate=16_000)
+    runner = CliRunner()
+    res = runner.invoke(main, ["data", "prepare", "--corpus", "ravdess", "--root", str(root)], env=env)
+    assert res.exit_code == 0, res.output
+    args = ["run", "--method", "crosslingual", "--target", "italian", "--seeds", "0", "--set", "epochs=1",
+            "--no-bounds", "--no-audit"]
+    refused = runner.invoke(main, args, env=env)
+    assert refused.exit_code == 2
+    assert "ravdess only (savee, tess not prepared)" in refused.output
+    assert "--source-corpora ravdess" in refused.output and "Traceback" not in refused.output
+    ok = runner.invoke(main, [*args, "--source-corpora", "ravdess"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "english (ravdess only) → italian" in ok.output
+    (path,) = (tmp_path / "res").glob("*/*.json")
+    from xlbench.records import read_record
+
+    rec = read_record(path)
+    assert rec.source_data.corpora == ["ravdess"] and list(rec.source_data.split_hashes) == ["ravdess"]
+    assert rec.sizes["source_train"] == 14 * 36  # the 14 training actors, 36 files each
+    unknown = runner.invoke(main, [*args, "--source-corpora", "cafe"], env=env)
+    assert unknown.exit_code == 2 and "'cafe' is not a english corpus" in unknown.output

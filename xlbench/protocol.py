@@ -315,3 +315,17 @@ def language(name: str) -> Language:
     from xlbench.errors import unknown_name
 
     raise unknown_name("language", name, list(LANGUAGES))
+
+
+def partial_source(language_name: str, corpora: tuple[str, ...] | list[str], synthetic: bool) -> bool:
+    """True when real data of a language comes from only some of its corpora (for English:
+    not the protocol's RAVDESS + SAVEE + TESS union) -- a different setting, always shown."""
+    return not synthetic and set(corpora) != set(language(language_name).corpora)
+
+
+def data_label(language_name: str, corpora: tuple[str, ...] | list[str], synthetic: bool) -> str:
+    """``english`` for the protocol's data, ``english (ravdess only)`` / ``english (ravdess + tess)``."""
+    if not partial_source(language_name, corpora, synthetic):
+        return language_name
+    named = " + ".join(corpora)
+    return f"{language_name} ({named} only)" if len(corpora) == 1 else f"{language_name} ({named})"

@@ -13,7 +13,7 @@ from tabulate import tabulate
 from xlbench import progress
 from xlbench.errors import ConfigError
 from xlbench.method import config_label, get_method, parse_overrides
-from xlbench.protocol import TARGET_LANGUAGES
+from xlbench.protocol import TARGET_LANGUAGES, data_label
 from xlbench.records import CorruptRecord, RunRecord, find_record, iter_records, read_record
 from xlbench.runner import Outcome, RunRequest, execute
 from xlbench.stats import mean_std_over_seeds
@@ -230,8 +230,9 @@ def run(
         groups = {k: groups[k] for k in ("crosslingual", method, "multilingual")}
     rec = outcomes[0].record
     click.echo("")
+    source = data_label(rec.task.source, rec.source_data.corpora, rec.source_data.synthetic)
     click.echo(
-        f"{rec.task.source} → {rec.task.target} · encoder {rec.encoder.name} ({rec.task.mode}) · "
+        f"{source} → {rec.task.target} · encoder {rec.encoder.name} ({rec.task.mode}) · "
         f"{len(rec.task.emotions)} emotions · selection {rec.task.selection}"
     )
     click.echo(summary_table(groups))
