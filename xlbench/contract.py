@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from xlbench.datasets import LanguageData, load_language
 from xlbench.errors import XLBenchError
 from xlbench.inputs import Backbone, Batch, FrozenInputs, InputStore, WaveInputs
+from xlbench.languages import LanguageData, load_language
 from xlbench.method import METHODS, Method, MethodConfig, get_method, make_config
 from xlbench.protocol import EMOTIONS_5
 from xlbench.tasks import ALL_LABELS, build_task

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from xlbench import __version__, progress
-from xlbench.datasets import DataChoice, LanguageData, load_language
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
 from xlbench.features import resolve_device
 from xlbench.inputs import Backbone, FrozenInputs, InputStore, WaveInputs
+from xlbench.languages import DataChoice, LanguageData, load_language
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, Method, get_method, make_config
 from xlbench.protocol import PROTOCOL_VERSION, SOURCE_LANGUAGE, TARGET_LANGUAGES, emotion_set, language
