@@ -120,12 +120,16 @@ def detectability_note(
     power: float = 0.8,
     discordance: float | None = None,
 ) -> str:
-    """The leaderboard's sentence on what the test set can resolve."""
+    """The leaderboard's sentence on what the test set can resolve.
+
+    The MDD is a power statement: a smaller difference may still come out significant, but it is
+    missed more often than ``1 - power``, and when it is found its size tends to be overstated.
+    """
     points = mdd_ua_points(class_counts, baseline_ua, alpha=alpha, power=power, discordance=discordance)
     if math.isinf(points):
-        return "this test set is too small to detect any UA difference"
+        return f"this test set is too small to detect any UA difference with power {power:g}"
     return (
-        f"differences below {points:.1f} UA points are not detectable with this test set "
-        f"(α = {alpha:g}, power {power:g})"
+        f"a UA difference must reach {points:.1f} points to be detected with power {power:g} "
+        f"at α = {alpha:g} on this test set"
     )
 
