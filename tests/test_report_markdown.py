@@ -168,8 +168,9 @@ def permutation_p_by_scipy(rs: list, lower: list) -> float:
             out += [(pred[i] == truth[i]) / (len(n_c) * n_c[truth[i]] * len(recs)) for i in ids]
         return out
 
-    a, b = per_unit(rs), per_unit(lower)
-    differ = ~np.isclose(a, b)  # swapping a unit where both systems score alike changes nothing
+    scale = len(n_c) * int(np.lcm.reduce(n_c)) * len(rs)  # integer contributions: ties are exact
+    a, b = np.round(per_unit(rs) * scale), np.round(per_unit(lower) * scale)
+    differ = a != b  # swapping a unit where both systems score alike changes nothing
     assert differ.sum() <= 20  # small enough for scipy to enumerate every swap
     res = sps.permutation_test((a[differ], b[differ]), lambda x, y, axis: x.sum(axis) - y.sum(axis),
                                permutation_type="samples", vectorized=True, n_resamples=np.inf)
