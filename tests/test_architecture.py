@@ -188,7 +188,8 @@ def test_no_module_over_500_lines_without_a_reason() -> None:
 
 
 def test_the_report_layer_imports_only_downward() -> None:
-    """The report steps in order; a module imports only steps before it (docs/architecture.md)."""
+    """The report steps in order; a module imports only steps before it (docs/architecture.md); only
+    the reproduction runners and the CLI import the report; only ``python -m xlbench`` imports the CLI."""
     order = ["identity", "validate", "frame", "tables", "significance", "formatting", "generated",
              "paper_tables", "figures", "markdown", "paper_pages", "board", "check"]
     graph = import_graph(find_modules(PACKAGES))
@@ -203,6 +204,9 @@ def test_the_report_layer_imports_only_downward() -> None:
     users = {m for m, edges in graph.items() if any(e.target.startswith("xlbench.report") for e in edges)}
     assert {u for u in users if not u.startswith("xlbench.report")} == {
         "xlbench.reproduce", "xlbench.representations", "xlbench.cli.leaderboard"}
+    # and the command line sits on top: only `python -m xlbench` imports it
+    cli_users = {m for m, edges in graph.items() if any(e.target.startswith("xlbench.cli") for e in edges)}
+    assert {u for u in cli_users if not u.startswith("xlbench.cli")} == {"xlbench.__main__"}
 
 
 # -- the checks themselves, on a package with each defect planted -----------------------------------------
