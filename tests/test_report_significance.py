@@ -44,6 +44,8 @@ def mcnemar_by_hand(y, a, b) -> float:
 def test_every_statistic_in_a_table_matches_stats_scipy_or_a_hand_computation() -> None:
     recs = table_scenario()
     md = render_markdown(loaded(recs), Path("/x/records"), Path("/x"))
+    (scored,) = score_tables(build_tables(loaded(recs)))
+    versus = {r.system.label: r.versus_lower for r in scored.rows}
     groups = {
         "crosslingual": [r for r in recs if r.method.name == "crosslingual"],
         "multilingual": [r for r in recs if r.method.name == "multilingual"],
@@ -84,6 +86,7 @@ def test_every_statistic_in_a_table_matches_stats_scipy_or_a_hand_computation() 
         # the permutation test against the lower bound: the same test, called directly
         perm = stats.paired_permutation_test(yt, yp, lp, 5, groups=ids, n_resamples=N_PERMUTATIONS, seed=0)
         raw_p[label] = perm.pvalue
+        assert versus[label].p_raw == perm.pvalue and versus[label].seeds == (0, 1, 2)  # not just as printed
         assert row["McNemar p"] == fmt_p(mcnemar_by_hand(yt, yp, lp))
     # Holm across the table: every method against the lower bound, adjusted together
     labels = list(raw_p)
