@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.data.fake_records import table_scenario, write
+
 
 def loaded(records):
     """(path, record) pairs, as xlbench.report.validate returns them."""
@@ -55,3 +57,26 @@ def hand_holm(p: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adj[i] = running
     return adj.tolist()
+
+
+def scenario_groups(records) -> dict[str, list]:
+    """The systems of ``table_scenario``, by the label the page gives them (role suffix included)."""
+    return {
+        "crosslingual (lower bound)": [r for r in records if r.method.name == "crosslingual"],
+        "multilingual (upper bound)": [r for r in records if r.method.name == "multilingual"],
+        "pseudolabel mode=hard": [r for r in records if r.method.config.get("mode") == "hard"],
+        "pseudolabel mode=soft": [r for r in records if r.method.config.get("mode") == "soft"],
+        "dann": [r for r in records if r.method.name == "dann"],
+    }
+
+
+def golden_board(tmp_path: Path) -> tuple[Path, Path]:
+    """A board folder inside a project (banner paths are project-relative) with the golden scenario's
+    records: Italian synthetic N_k = 0 and French real (hubert) N_k = 100."""
+    project = tmp_path / "project"
+    (project / "leaderboards" / "golden").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("")
+    board = project / "leaderboards" / "golden"
+    records = board / "records"
+    write(table_scenario() + table_scenario("french", False, 100, "hubert"), records)
+    return board, records

@@ -10,25 +10,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.data.fake_records import table_scenario, write
+from tests.report_utils import golden_board
 from xlbench.cli import main
 from xlbench.report.board import render
 from xlbench.report.check import check
 from xlbench.report.validate import validate_records
 
 
-def small_board(tmp_path: Path) -> tuple[Path, Path]:
-    project = tmp_path / "project"
-    (project / "leaderboards" / "golden").mkdir(parents=True)
-    (project / "pyproject.toml").write_text("")  # paths in the banner are project-relative
-    board = project / "leaderboards" / "golden"
-    records = board / "records"
-    write(table_scenario() + table_scenario("french", False, 100, "hubert"), records)
-    return board, records
-
-
 def test_check_catches_stale_markdown(tmp_path: Path) -> None:
-    board, records = small_board(tmp_path)
+    board, records = golden_board(tmp_path)
     path = render(records, board, plots=False)
     root = board.parent
     assert [r.status for r in check(root)] == ["ok"]

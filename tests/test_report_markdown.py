@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from tests.data.fake_records import BASE_CONFIG, fake_test_set, make_record, table_scenario, write
-from tests.report_utils import cells, hand_holm, header, loaded, pooled
+from tests.data.fake_records import BASE_CONFIG, fake_test_set, make_record, table_scenario
+from tests.report_utils import cells, golden_board, hand_holm, header, loaded, pooled, scenario_groups
 from xlbench.paper import TABLE8_CAPTION_NOTE, paper_results
 from xlbench.report.board import render
 from xlbench.report.markdown import render_markdown
@@ -86,16 +86,6 @@ def test_no_nan_or_inf_in_rendered_numbers() -> None:
 
 
 # -- golden snapshot --------------------------------------------------------------------------------
-
-
-def golden_board(tmp_path: Path) -> tuple[Path, Path]:
-    project = tmp_path / "project"
-    (project / "leaderboards" / "golden").mkdir(parents=True)
-    (project / "pyproject.toml").write_text("")  # paths in the banner are project-relative
-    board = project / "leaderboards" / "golden"
-    records = board / "records"
-    write(table_scenario() + table_scenario("french", False, 100, "hubert"), records)
-    return board, records
 
 
 def test_golden_markdown_snapshot(tmp_path: Path) -> None:
@@ -186,13 +176,7 @@ def test_golden_numbers_are_independently_checked() -> None:
     checked = 0
     for heading, recs in boards.items():
         table = next(t for t, _ in rows if heading in t)
-        groups = {
-            "crosslingual (lower bound)": [r for r in recs if r.method.name == "crosslingual"],
-            "multilingual (upper bound)": [r for r in recs if r.method.name == "multilingual"],
-            "pseudolabel mode=hard": [r for r in recs if r.method.config.get("mode") == "hard"],
-            "pseudolabel mode=soft": [r for r in recs if r.method.config.get("mode") == "soft"],
-            "dann": [r for r in recs if r.method.name == "dann"],
-        }
+        groups = scenario_groups(recs)
         mean = {k: np.mean([r.metrics["target"].ua for r in v]) for k, v in groups.items()}
         lower = groups["crosslingual (lower bound)"]
         lo, up = mean["crosslingual (lower bound)"], mean["multilingual (upper bound)"]
