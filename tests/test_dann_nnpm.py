@@ -254,7 +254,7 @@ def test_configs_validate_document_every_option_and_have_smoke_settings(name: st
 ])
 def test_four_emotions_leave_no_fear_anywhere(synthetic_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               method: str, overrides: tuple) -> None:
-    from xlbench.datasets import load_language
+    from xlbench.languages import load_language
     from xlbench.runner import RunRequest, execute
 
     monkeypatch.setenv("XLBENCH_MLFLOW", "0")

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from xlbench.cli import main
 from xlbench.errors import ConfigError, TrainingError
-from xlbench.grid import ALL, GridJob, SlurmOptions, plan_grid, run_grid, with_results
+from xlbench.grid import GridJob, SlurmOptions, plan_grid, run_grid, with_results
 from xlbench.method import METHODS, FitReport, Method, MethodConfig
+from xlbench.method_options import ALL
 
 
 class FakeConfig(MethodConfig):

@@ -482,7 +482,8 @@ def test_mdd_ua_points_and_note():
     assert st.mdd_ua_points(counts, 0.6) == pytest.approx(100 * st.minimum_detectable_difference(n_eff, 0.6))
     assert st.mdd_ua_points(counts, 0.6) > balanced
     note = st.detectability_note(counts, 0.6)
-    assert note.startswith(f"differences below {st.mdd_ua_points(counts, 0.6):.1f} UA points")
+    assert note.startswith(f"a UA difference must reach {st.mdd_ua_points(counts, 0.6):.1f} points")
+    assert "power 0.8" in note and "α = 0.05" in note
     assert "too small" in st.detectability_note(2, 0.6)
 
 

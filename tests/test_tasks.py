@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from xlbench.datasets import LanguageData
 from xlbench.errors import ConfigError, DataError
+from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
 from xlbench.protocol import EMOTIONS_4, EMOTIONS_5, Emotion
 from xlbench.tasks import ALL_LABELS, UnlabeledSet, build_task, stratified_sample

@@ -23,9 +23,9 @@ from scipy.stats import chi2_contingency
 
 from tests.plugin_utils import install_fake_distribution, uninstall
 from xlbench.contract import check
-from xlbench.datasets import LanguageData
 from xlbench.errors import LeakError, XLBenchError
 from xlbench.inputs import FrozenInputs
+from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS
 from xlbench.protocol import EMOTIONS_5, Emotion
@@ -360,7 +360,7 @@ class ByManifest(Cheater):
     name = "cheat-manifest"
 
     def look(self, ctx):
-        from xlbench.datasets import load_language
+        from xlbench.languages import load_language
 
         found = {}
         for lang in ("english", "italian"):

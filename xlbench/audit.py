@@ -44,10 +44,10 @@ import numpy as np
 import torch
 
 from xlbench import __version__
-from xlbench.datasets import LanguageData, load_language
 from xlbench.errors import LeakError, MethodError, XLBenchError
 from xlbench.home import atomic_write_json, data_home
 from xlbench.isolation import Isolation, MethodOutput
+from xlbench.languages import LanguageData, load_language
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, Method, make_config
 from xlbench.protocol import EMOTIONS_5

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from xlbench.errors import ConfigError, XLBenchError, did_you_mean
+from xlbench.errors import ConfigError, XLBenchError
+from xlbench.method_options import ALL, effective_n_labeled, split_overrides
 from xlbench.protocol import TARGET_LANGUAGES, language
 
 Executor = Literal["local", "slurm"]
 #: submitit back ends: "slurm" for real, "local" (subprocesses) and "debug" (in process) for tests
 SubmititCluster = Literal["slurm", "local", "debug"]
-ALL = -1  # = xlbench.tasks.ALL_LABELS (not imported here so that planning stays light)
 
 
 class GridError(XLBenchError):
@@ -125,43 +125,6 @@ def parse_list(text: str, flag: str) -> list[str]:
     if not items:
         raise ConfigError(f"{flag} needs at least one value, got {text!r}")
     return items
-
-
-def split_overrides(
-    values: Mapping[str, Any], methods: Sequence[str], fields: Mapping[str, set[str]], flag: str = "--set"
-) -> dict[str, dict[str, Any]]:
-    """Spread ``--set`` values over methods: ``key=v`` goes to every method that has ``key``;
-    ``method.key=v`` to that method only. A key no chosen method has is an error."""
-    out: dict[str, dict[str, Any]] = {m: {} for m in methods}
-    for raw_key, value in values.items():
-        method, dot, key = raw_key.partition(".")
-        if dot:
-            if method not in out:
-                raise ConfigError(f"{flag} {raw_key}: {method!r} is not one of --methods ({', '.join(methods)})")
-            if key not in fields[method]:
-                known = ", ".join(sorted(fields[method])) or "none"
-                raise ConfigError(f"{flag} {raw_key}: {method} has no option {key!r}; its options are: {known}")
-            out[method][key] = value
-            continue
-        takers = [m for m in methods if raw_key in fields[m]]
-        if not takers:
-            every = sorted(set().union(*fields.values()))
-            raise ConfigError(
-                f"{flag} {raw_key}: none of {', '.join(methods)} has an option {raw_key!r}"
-                f"{did_you_mean(raw_key, every)}"
-            )
-        for m in takers:
-            out[m][raw_key] = value
-    return out
-
-
-def effective_n_labeled(method_cls: type, n_labeled: int) -> int:
-    """The N_k a method really uses: the upper bound takes every label, a method without K_t none."""
-    if getattr(method_cls, "uses_all_target_labels", False):
-        return ALL
-    if "target_labeled" not in getattr(method_cls, "needs", frozenset()):
-        return 0
-    return n_labeled
 
 
 def plan_grid(
@@ -272,7 +235,8 @@ class SlurmOptions:
     cluster: SubmititCluster = "slurm"
 
 
-def _import_submitit():
+def require_submitit() -> Any:
+    """The submitit module; a one-line ConfigError when it is not installed (before any planning)."""
     try:
         import submitit
     except ImportError:
@@ -286,7 +250,7 @@ def _run_submitit(
     emit: Callable[[str], None],
     report: Callable[[int, JobResult], None],
 ) -> list[JobResult]:
-    submitit = _import_submitit()
+    submitit = require_submitit()
     from xlbench.home import data_home
 
     folder = opts.folder or (data_home() / "submitit")

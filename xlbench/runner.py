@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from xlbench import __version__, progress
-from xlbench.datasets import DataChoice, LanguageData, load_language
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
 from xlbench.features import resolve_device
 from xlbench.inputs import FrozenInputs, WaveInputs
 from xlbench.isolation import Isolation, MethodJob, MethodOutput, TestSet, job_for, run_method, score_sets, warm_up
+from xlbench.languages import DataChoice, LanguageData, load_language
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, Method, get_method, make_config
 from xlbench.protocol import PROTOCOL_VERSION, SOURCE_LANGUAGE, TARGET_LANGUAGES, emotion_set, language

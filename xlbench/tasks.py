@@ -22,8 +22,8 @@ from typing import Literal
 
 import numpy as np
 
-from xlbench.datasets import LanguageData
 from xlbench.errors import ConfigError, DataError
+from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
 from xlbench.protocol import Emotion
 

@@ -1,6 +1,6 @@
 """Fake but valid run records, made in code: chosen per-utterance predictions, a real run id
 (``compute_run_id`` over the identity), the shipped split files' real hashes, metrics computed by
-xlbench.stats. Used by the aggregate, leaderboard and plots tests instead of training."""
+xlbench.stats. Used by the report tests instead of training."""
 
 from __future__ import annotations
 
@@ -42,13 +42,15 @@ N_SPEAKERS = 4
 PER_CLASS_PER_SPEAKER = 2
 
 
-def fake_test_set(target: str, n_classes: int, synthetic: bool = True) -> tuple[list[str], list[str], np.ndarray]:
-    """Ids, speakers and true labels of the fake target (or source) test set."""
+def fake_test_set(target: str, n_classes: int, synthetic: bool = True, n_speakers: int = N_SPEAKERS,
+                  per_class: int = PER_CLASS_PER_SPEAKER) -> tuple[list[str], list[str], np.ndarray]:
+    """Ids, speakers and true labels of the fake target (or source) test set: ``n_speakers`` speakers
+    with ``per_class`` utterances of every class each, ordered by speaker, class, utterance."""
     corpus = SYNTH[target] if synthetic else REAL[target][0]
     ids, speakers, labels = [], [], []
-    for s in range(N_SPEAKERS):
+    for s in range(n_speakers):
         for c in range(n_classes):
-            for k in range(PER_CLASS_PER_SPEAKER):
+            for k in range(per_class):
                 ids.append(f"{corpus}/spk{s}/c{c}-{k}")
                 speakers.append(f"{corpus}:spk{s}")
                 labels.append(c)
@@ -100,6 +102,8 @@ def make_record(
     selection: str = "paper",
     history: list[dict[str, float]] | None = None,
     audit: str = "pass",
+    n_speakers: int = N_SPEAKERS,
+    per_class: int = PER_CLASS_PER_SPEAKER,
 ) -> RunRecord:
     names = EMOTIONS_5 if emotions == 5 else EMOTIONS_4
     n = len(names)
@@ -116,7 +120,7 @@ def make_record(
         target_data=_data(target, synthetic),
     )
     run_id = compute_run_id(identity_payload(**ident))
-    t_ids, t_spk, t_true = fake_test_set(target, n, synthetic)
+    t_ids, t_spk, t_true = fake_test_set(target, n, synthetic, n_speakers, per_class)
     s_ids, s_spk, s_true = fake_test_set("english", n, synthetic)
     t_pred = t_true.copy() if target_pred is None else np.asarray(target_pred)
     s_pred = s_true.copy() if source_pred is None else np.asarray(source_pred)

@@ -10,9 +10,9 @@ from tabulate import tabulate
 
 from xlbench import progress
 from xlbench.corpora import CORPORA, get_corpus
-from xlbench.datasets import resolve, synthetic_corpus_name
 from xlbench.errors import DataError
 from xlbench.home import data_home
+from xlbench.languages import resolve, synthetic_corpus_name
 from xlbench.manifest import build_manifest, load_manifest, save_manifest, validation_rows
 from xlbench.protocol import EMOTIONS_5, LANGUAGES, REAL_CORPORA, CorpusSpec
 from xlbench.splits import SPLITS, apply_split, load_split

@@ -1,7 +1,7 @@
 """`xlbench leaderboard render|check|validate|plots|pca`, `xlbench reproduce` and `xlbench grid`.
 
-The command functions only parse options and print; the work is in xlbench.leaderboard,
-xlbench.reproduce, xlbench.grid and xlbench.plots.
+The command functions only parse options and print; the work is in xlbench.report (validate,
+render, check, figures), xlbench.reproduce, xlbench.representations and xlbench.grid.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _parse_sets(items: tuple[str, ...]) -> dict:
 
 
 def _parse_sweeps(items: tuple[str, ...]) -> dict[str, list]:
-    from xlbench.method import _parse_value
+    from xlbench.method import parse_overrides
 
     out: dict[str, list] = {}
     for item in items:
@@ -30,7 +30,8 @@ def _parse_sweeps(items: tuple[str, ...]) -> dict[str, list]:
         key = key.strip()
         if not sep or not key or not raw.strip():
             raise ConfigError(f"--sweep expects key=v1,v2,..., got {item!r}")
-        out[key] = [_parse_value(v.strip()) for v in raw.split(",") if v.strip()]
+        # each value is parsed as a --set value would be (JSON where it parses, else a string)
+        out[key] = [parse_overrides([f"{key}={v.strip()}"])[key] for v in raw.split(",") if v.strip()]
     return out
 
 
@@ -96,7 +97,7 @@ def grid(
     from xlbench.cli.runs import parse_options, parse_seeds
 
     if executor == "slurm":
-        g._import_submitit()  # fail in one line before planning
+        g.require_submitit()  # fail in one line before planning
     jobs = g.plan_grid(
         g.parse_list(methods, "--methods"),
         g.parse_list(targets, "--targets"),
@@ -161,7 +162,7 @@ def leaderboard() -> None:
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Also draw the figures under OUT/plots.")
 def render_cmd(records: Path | None, out: Path, plots: bool) -> None:
     """Write the leaderboard markdown from run records (refuses records that `validate` rejects)."""
-    from xlbench.leaderboard import render
+    from xlbench.report.board import render
 
     path = render(_records_dir(records), out, plots=plots, emit=lambda s: click.echo(s, err=True))
     click.echo(f"wrote {path}")
@@ -172,7 +173,7 @@ def render_cmd(records: Path | None, out: Path, plots: bool) -> None:
               show_default=True, help="Folder of generated markdown to verify.")
 def check_cmd(root: Path) -> None:
     """Exit non-zero when generated markdown is stale (re-rendered in memory and compared)."""
-    from xlbench.leaderboard import check
+    from xlbench.report.check import check
 
     results = check(root)
     if not results:
@@ -194,7 +195,7 @@ def check_cmd(root: Path) -> None:
 def validate_cmd(records: Path | None, min_seeds: int) -> None:
     """Reject records with a wrong schema, a tampered run id, a split hash unlike the shipped split
     files, test-set model selection, or too few seeds for a setting (one line per defect)."""
-    from xlbench.leaderboard import validate_records
+    from xlbench.report.validate import validate_records
 
     root = _records_dir(records)
     good, defects = validate_records(root, min_seeds=min_seeds)
@@ -211,8 +212,8 @@ def validate_cmd(records: Path | None, min_seeds: int) -> None:
               show_default=True)
 def plots_cmd(records: Path | None, out: Path) -> None:
     """Draw Figs. 3-5 and the confusion matrices (PNG and SVG) from run records."""
-    from xlbench.leaderboard import sound_records
-    from xlbench.plots import leaderboard_figures
+    from xlbench.report.figures import leaderboard_figures
+    from xlbench.report.validate import sound_records
 
     paths = leaderboard_figures(sound_records(_records_dir(records)), out)
     for p in paths:
@@ -233,9 +234,9 @@ def plots_cmd(records: Path | None, out: Path) -> None:
 def pca_cmd(target, seed, n_labeled, sets, encoder, finetune, data, device, out) -> None:
     """Fig. 6: fit crosslingual and pseudolabel (hard) for one seed in-process (no records written),
     and plot PCA of the test sets' representations with silhouette scores."""
-    from xlbench.plots import pca_figure, slug, write_json
     from xlbench.protocol import language
-    from xlbench.reproduce import embed_for_pca
+    from xlbench.report.figures import pca_figure, slug, write_json
+    from xlbench.representations import embed_for_pca
 
     tgt = language(target).name
     stages, names, langs, info = embed_for_pca(
@@ -281,13 +282,14 @@ def reproduce(table, encoder, seeds, targets, sets, finetune, selection, data, d
 
     TABLE: table4, table5, table6, table7, table8, fig3 or all. Existing records are reused.
     """
-    from xlbench import reproduce as rp
     from xlbench.cli.runs import parse_seeds
     from xlbench.grid import parse_list
     from xlbench.protocol import language
+    from xlbench.report.paper_tables import table_names
+    from xlbench.reproduce import reproduce as run_reproduction
 
-    rp.table_names(table)  # unknown table: one line, before anything else
-    text, path = rp.reproduce(
+    table_names(table)  # unknown table: one line, before anything else
+    text, path = run_reproduction(
         table, targets=[language(t).name for t in parse_list(targets, "--targets")], seeds=parse_seeds(seeds),
         sets=_parse_sets(sets), encoder=encoder, data=data, device=device, finetune=finetune, selection=selection,
         results=results, out=out, dry_run=dry_run, workers=workers, emit=lambda s: click.echo(s, err=True),

@@ -428,7 +428,7 @@ def load_config(folder: Path, expect: tuple[str, ...] | None) -> Any:
     if not (folder / "config.json").is_file():
         raise MissingWeightsError(f"{folder} has no config.json: not a transformers model folder")
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             config = AutoConfig.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
@@ -463,7 +463,7 @@ def load_model(folder: Path, config: Any, files: list[Path]) -> nn.Module:
     from transformers import AutoModel
 
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model, loading = AutoModel.from_pretrained(
                 folder, config=config, local_files_only=True, output_loading_info=True
             )
@@ -502,7 +502,7 @@ def read_do_normalize(folder: Path, config: Any) -> bool:
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """No progress bars or warnings from transformers: a user sees our one line, or nothing."""
     from transformers.utils import logging as tlog
 
@@ -527,6 +527,6 @@ def describe_hf(source: str, expect: tuple[str, ...] | None = None) -> dict[str,
         return {"weights": f"missing ({str(exc).split(':')[0]})"}
     from transformers import AutoModel
 
-    with torch.device("meta"), _quiet_transformers():
+    with torch.device("meta"), quiet_transformers():
         params = sum(p.numel() for p in AutoModel.from_config(config).parameters())
     return {"dim": int(config.hidden_size), "params": params, "weights": f"found: {folder}"}

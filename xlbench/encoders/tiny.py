@@ -47,9 +47,9 @@ def write_model(folder: str | os.PathLike[str], config: Any, *, seed: int = 0, d
     with torch.random.fork_rng(devices=[]):  # the caller's random stream stays untouched
         torch.manual_seed(seed)
         model = AutoModel.from_config(config)
-    from xlbench.encoders.hf import _quiet_transformers
+    from xlbench.encoders.hf import quiet_transformers
 
-    with _quiet_transformers():
+    with quiet_transformers():
         model.save_pretrained(folder)
     preprocessor = {
         "do_normalize": do_normalize,

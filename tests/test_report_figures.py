@@ -1,4 +1,4 @@
-"""Figures: PCA and the silhouette checked by hand, every leaderboard figure written as PNG and
+"""xlbench.report.figures: PCA and the silhouette checked by hand, every leaderboard figure written as PNG and
 SVG from fake records, and Fig. 6 end to end on the synthetic corpus (one seed, 2 epochs)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tests.data.fake_records import BASE_CONFIG, make_record, table_scenario
 from xlbench.cli import main
-from xlbench.plots import Embedded, leaderboard_figures, pca_2d, pca_figure, silhouette_score
+from xlbench.report.figures import Embedded, leaderboard_figures, pca_2d, pca_figure, silhouette_score
 
 
 def test_silhouette_matches_a_hand_computation() -> None:

@@ -6,10 +6,11 @@
 - Fig. 5: learning curves from the records' per-epoch history (validation UA of source and
   target, mean ± std over seeds, pseudo-label rounds marked);
 - Fig. 6: PCA of test-set representations before and after adaptation with silhouette scores
-  (the arrays come from :func:`xlbench.reproduce.embed_for_pca`; this module only draws);
-- confusion matrices per leaderboard setting (summed over seeds, row-normalised).
+  (the arrays come from :func:`xlbench.representations.embed_for_pca`; this module only draws);
+- confusion matrices per leaderboard table (summed over seeds, row-normalised).
 
-Like the leaderboard, the figures read records and draw; nothing here trains a model.
+A renderer of the report: like the markdown, the figures read records (and the tables of
+:mod:`xlbench.report.tables`) and draw; nothing here trains a model or computes a test.
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from xlbench.aggregate import TARGET_ORDER, Loaded, config_hash, encoder_label, n_labeled_order
 from xlbench.errors import DataError
+from xlbench.home import atomic_write_text
+from xlbench.records import RunRecord
+from xlbench.report.formatting import nk_text
+from xlbench.report.identity import TARGET_ORDER, config_hash, n_labeled_order, setting_key
+from xlbench.report.tables import build_tables
+from xlbench.report.validate import Loaded
 
 FORMATS = ("png", "svg")
 NK_COLORS = {0: "#c6dbef", 25: "#6baed6", 50: "#2171b5", 100: "#08306b"}
@@ -77,9 +83,10 @@ class Section:
         return f"{kind} · {self.encoder} ({self.mode}) · selection {self.selection} · {self.emotions} emotions"
 
 
-def section_of(rec) -> Section:
-    t = rec.task
-    return Section(rec.synthetic, encoder_label(rec), t.mode, t.selection, len(t.emotions))
+def section_of(rec: RunRecord) -> Section:
+    """The figure section of a run: its setting without target and N_k."""
+    s = setting_key(rec)
+    return Section(s.synthetic, s.encoder, s.mode, s.selection, s.emotions)
 
 
 def _paper_default(cfg: Mapping[str, Any]) -> bool:
@@ -275,12 +282,10 @@ def confusion_figure(
 
 def confusion_figures(records: Sequence[Loaded], out: Path) -> list[Path]:
     """One figure per leaderboard table (same settings and systems as the markdown)."""
-    from xlbench.leaderboard import build_tables, nk_text
-
     paths = []
     for t in build_tables(records):
-        systems = [(r.system.label, [rec for _, rec in r.system.records]) for r in t.rows]
-        names = t.rows[0].system.records[0][1].task.emotions
+        systems = [(s.label, [rec for _, rec in s.records]) for s in t.systems]
+        names = t.systems[0].records[0][1].task.emotions
         kind = "SYNTHETIC corpus" if t.synthetic else "real corpora"
         heading = (f"{t.target.title()} · N_k = {nk_text(t.n_labeled)} · {t.emotions} emotions — {kind}, "
                    f"{t.encoder} ({t.mode}), selection {t.selection}\ntarget confusion, % of each true class")
@@ -401,5 +406,5 @@ def pca_figure(stages: Sequence[Embedded], class_names: Sequence[str], languages
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    """A figure's numbers beside it (e.g. Fig. 6's silhouettes), written atomically."""
+    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")

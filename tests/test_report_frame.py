@@ -1,4 +1,4 @@
-"""Aggregation of run records: the tidy one-row-per-run frame and the summary over seeds."""
+"""xlbench.report.frame: the tidy one-row-per-run frame and the summary over seeds (and reading records)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,11 @@ import numpy as np
 import pytest
 
 from tests.data.fake_records import BASE_CONFIG, make_record, table_scenario, write
-from xlbench.aggregate import (
-    SETTING_KEYS,
-    config_hash,
-    config_labels,
-    load_records,
-    records_frame,
-    summarize,
-)
+from tests.report_utils import loaded
 from xlbench.errors import DataError
-
-
-def loaded(records):
-    return [(Path(f"{r.method.name}/{r.run_id}.json"), r) for r in records]
+from xlbench.report.frame import SETTING_KEYS, records_frame, summarize
+from xlbench.report.identity import config_hash, config_labels
+from xlbench.report.validate import load_records
 
 
 def test_frame_has_one_row_per_run_with_identity_metrics_and_provenance() -> None:

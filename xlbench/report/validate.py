@@ -1,0 +1,194 @@
+"""Reading run records for a report, and refusing the defective ones: the first step of the report.
+
+:func:`validate_records` is the one place that decides whether a record may reach a table
+(``xlbench leaderboard validate`` prints its defects; ``render`` and ``check`` refuse a folder
+that has any, through :func:`sound_records`). A new check is one more function called from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xlbench.errors import DataError
+from xlbench.records import SCHEMA_VERSION, CorruptRecord, RunRecord, iter_records, recompute_run_id
+from xlbench.report.identity import MIN_SEEDS, Setting, config_hash, setting_key, system_key
+
+#: A record and the file it was read from.
+Loaded = tuple[Path, RunRecord]
+
+
+def load_records(root: Path) -> tuple[list[Loaded], list[CorruptRecord]]:
+    """Every record under ``root`` (``<method>/<run_id>.json``), and the unreadable ones apart.
+
+    No check beyond the schema: for a report use :func:`sound_records`.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"no records folder {root}")
+    good: list[Loaded] = []
+    bad: list[CorruptRecord] = []
+    for path, rec in iter_records(root):
+        if isinstance(rec, CorruptRecord):
+            bad.append(rec)
+        else:
+            good.append((path, rec))
+    return good, bad
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One reason a record (or a folder of them) cannot be published."""
+
+    path: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def looks_like_test(name: str) -> bool:
+    """A set name that refers to a test set (model selection on it is forbidden)."""
+    return "test" in name.lower()
+
+
+def raw_checks(raw: dict[str, Any]) -> list[str]:
+    """Checks on the raw JSON, so that the reason is named even when the schema also fails."""
+    out = []
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION:
+        out.append(f"wrong schema: schema_version {version!r}, this xlbench reads {SCHEMA_VERSION}")
+    sel = raw.get("selection") if isinstance(raw.get("selection"), dict) else {}
+    task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
+    policy = sel.get("policy")
+    if policy not in (None, "paper", "strict"):
+        out.append(f"test-set selection: selection policy {policy!r} (only paper and strict are allowed)")
+    if task.get("selection") not in (None, "paper", "strict"):
+        out.append(f"test-set selection: task selection {task.get('selection')!r} (only paper and strict)")
+    sets = sel.get("sets") or []
+    test_sets = [s for s in sets if isinstance(s, str) and looks_like_test(s)]
+    if test_sets:
+        out.append(f"test-set selection: model selected on {', '.join(test_sets)}")
+    sizes = raw.get("sizes") if isinstance(raw.get("sizes"), dict) else {}
+    val_test = [k for k in sizes if k.startswith("val_") and looks_like_test(k)]
+    if val_test:
+        out.append(f"test-set selection: a validation set is named like a test set ({', '.join(val_test)})")
+    return out
+
+
+def split_checks(rec: RunRecord) -> list[str]:
+    """The record's split hashes against the split files shipped with this xlbench."""
+    from xlbench.splits import load_split
+
+    out = []
+    for side, data in (("source", rec.source_data), ("target", rec.target_data)):
+        for corpus, sha in sorted(data.split_hashes.items()):
+            try:
+                shipped = load_split(corpus, rec.splits_version).sha256
+            except DataError as exc:
+                out.append(f"split hash: {side} corpus {corpus}: {exc}")
+                continue
+            if sha != shipped:
+                out.append(
+                    f"split hash: {side} corpus {corpus} was split by {sha[:12]}…, the shipped split file "
+                    f"v{rec.splits_version} is {shipped[:12]}…"
+                )
+    return out
+
+
+def record_checks(path: Path, rec: RunRecord) -> list[str]:
+    """Checks on one parsed record: its run id, its file name and its split hashes."""
+    problems = []
+    actual = recompute_run_id(rec)
+    if actual != rec.run_id:
+        problems.append(f"tampered run id: the record says {rec.run_id}, its content hashes to {actual}")
+    elif path.stem != rec.run_id or path.parent.name != rec.method.name:
+        problems.append(f"misfiled: expected {rec.method.name}/{rec.run_id}.json")
+    return problems + split_checks(rec)
+
+
+def describe(rec: RunRecord) -> str:
+    """A system in a setting, in words, for a defect line."""
+    s = setting_key(rec)
+    return (
+        f"{rec.method.name} v{rec.method.version} config {config_hash(rec.method.config)} · {s.target} · "
+        f"N_k {s.n_labeled} · {s.emotions} emotions · {s.encoder} ({s.mode}) · selection {s.selection}"
+    )
+
+
+def seed_checks(good: list[Loaded], min_seeds: int) -> list[Defect]:
+    """Too few or duplicate seeds: properties of a (setting, system), reported once each."""
+    groups: dict[tuple[Setting, tuple[str, str, str]], list[Loaded]] = defaultdict(list)
+    for path, rec in good:
+        groups[(setting_key(rec), system_key(rec))].append((path, rec))
+    defects = []
+    for _key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        seeds = sorted({rec.task.seed for _, rec in members})
+        dupes = len(members) - len(seeds)
+        where = describe(members[0][1])
+        folder = str(members[0][0].parent)
+        if len(seeds) < min_seeds:
+            listed = ",".join(map(str, seeds))
+            defects.append(Defect(folder, f"fewer than {min_seeds} seeds: {where} has seed(s) {listed}"))
+        if dupes:
+            defects.append(Defect(folder, f"duplicate seeds: {where} has {dupes} extra record(s)"))
+    return defects
+
+
+def validate_records(root: Path, min_seeds: int = MIN_SEEDS) -> tuple[list[Loaded], list[Defect]]:
+    """Every record under ``root`` checked; returns the sound records and one defect per problem.
+
+    Defects: unreadable or wrong schema, a run id that does not match the record's content
+    (tampered), a file name that is not its run id, split hashes unlike the shipped split files,
+    model selection on a test set, and settings with fewer than ``min_seeds`` seeds.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"no records folder {root}")
+    paths = sorted(root.glob("*/*.json"))
+    if not paths:
+        raise DataError(f"no run records under {root} (expected <method>/<run_id>.json)")
+    good: list[Loaded] = []
+    defects: list[Defect] = []
+    for path in paths:
+        rel = str(path)
+        try:
+            raw = json.loads(path.read_bytes())
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            defects.append(Defect(rel, f"wrong schema: not readable JSON ({str(exc).splitlines()[0]})"))
+            continue
+        if not isinstance(raw, dict):
+            defects.append(Defect(rel, "wrong schema: not a JSON object"))
+            continue
+        problems = raw_checks(raw)
+        try:
+            rec = RunRecord.model_validate(raw)
+        except Exception as exc:  # pydantic's ValidationError, or anything a validator raises
+            first = str(exc).splitlines()
+            detail = " ".join(first[:2]) if first else type(exc).__name__
+            if not any(p.startswith("wrong schema") for p in problems):
+                problems.append(f"wrong schema: {detail}")
+            defects.extend(Defect(rel, p) for p in problems)
+            continue
+        problems += record_checks(path, rec)
+        if problems:
+            defects.extend(Defect(rel, p) for p in problems)
+        else:
+            good.append((path, rec))
+    return good, defects + seed_checks(good, min_seeds)
+
+
+def sound_records(records_dir: Path) -> list[Loaded]:
+    """The records a report may be built from: every validation defect except too few seeds
+    (which the tables flag) refuses the whole folder, so nothing dubious is published silently."""
+    good, defects = validate_records(records_dir, min_seeds=1)
+    if defects:
+        first = defects[0].line()
+        raise DataError(
+            f"{len(defects)} defect(s) in the records under {records_dir} (first: {first}); "
+            f"see `xlbench leaderboard validate --records {records_dir}`"
+        )
+    return good
