@@ -24,12 +24,13 @@ from scipy.stats import chi2_contingency
 from tests.plugin_utils import install_fake_distribution, uninstall
 from xlbench.contract import check
 from xlbench.errors import LeakError, XLBenchError
+from xlbench.fitting import fit_and_predict, input_parts, method_job
 from xlbench.inputs import FrozenInputs
 from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS
 from xlbench.protocol import EMOTIONS_5, Emotion
-from xlbench.runner import RunRequest, execute, fit_and_predict, input_parts, method_job, prepare
+from xlbench.runner import RunRequest, execute, prepare
 from xlbench.tasks import LabeledSet, TaskTruth, ValidationSet, build_task
 from xlbench.view import ViewInputs
 

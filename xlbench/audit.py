@@ -248,7 +248,7 @@ def run_audit(
 ) -> AuditResult:
     """Audit ``cls`` with ``config`` (plus its fast smoke settings when ``smoke``)."""
     from xlbench.encoders import build_encoder
-    from xlbench.runner import Prepared, fit_and_predict, input_parts
+    from xlbench.fitting import Prepared, fit_and_predict, input_parts
 
     t0 = time.perf_counter()
     fp = fingerprint(cls, config, mode)

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from xlbench.errors import ConfigError
+from xlbench.fitting import fit_and_predict, input_parts
 from xlbench.method import get_method
 from xlbench.report.figures import Embedded
-from xlbench.runner import RunRequest, fit_and_predict, input_parts, prepare
+from xlbench.runner import RunRequest, prepare
 from xlbench.tasks import build_task
 from xlbench.training import TrainConfig
 
