@@ -568,3 +568,80 @@ def test_a_partial_english_source_runs_only_when_named_and_is_shown(synthetic_ho
     assert rec.sizes["source_train"] == 14 * 36  # the 14 training actors, 36 files each
     unknown = runner.invoke(main, [*args, "--source-corpora", "cafe"], env=env)
     assert unknown.exit_code == 2 and "'cafe' is not a english corpus" in unknown.output
+
+
+# -- 6. and 7. on the board: audited records only, and settings never merge ----------------------
+
+
+def test_validate_refuses_unaudited_unisolated_and_overreaching_records(tmp_path: Path) -> None:
+    from tests.data.fake_records import make_record, write
+    from xlbench.report.validate import validate_records
+
+    def defects_of(**kw) -> list[str]:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        recs = [make_record("dann", seed=s) for s in (0, 1, 2)]
+        recs[0] = recs[0].model_copy(update=kw) if kw else recs[0]
+        write(recs, folder)
+        # (the refused record also leaves its system with too few seeds: a defect of its own)
+        return [d.message for d in validate_records(folder)[1] if not d.message.startswith("fewer than")]
+
+    assert defects_of() == []
+    stamp = make_record().audit
+    for verdict in ("fail", "nondeterministic", "error", "skipped"):
+        (msg,) = defects_of(audit=stamp.model_copy(update={"verdict": verdict}))
+        assert msg.startswith(f"no passing audit: the hidden-label audit of dann says {verdict}")
+    (msg,) = defects_of(isolation="in-process")
+    assert msg.startswith("not isolated")
+    sel = make_record().selection
+    (msg,) = defects_of(selection=sel.model_copy(update={"sets": ["source_val", "target_labeled"],
+                                                         "scoring_calls": {"source_val": 1, "target_labeled": 1}}))
+    assert msg == "selection: scored target_labeled, which the paper policy does not allow"
+    (msg,) = defects_of(selection=sel.model_copy(update={"scoring_calls": {"source_val": 4}}))
+    assert msg == "selection: the sets used for selection disagree with the scoring calls observed"
+
+
+def test_records_of_different_sources_never_share_a_row(tmp_path: Path) -> None:
+    from tests.data.fake_records import make_record, write
+    from xlbench.report.markdown import table_heading
+    from xlbench.report.significance import score_tables
+    from xlbench.report.tables import build_tables
+    from xlbench.report.validate import validate_records
+
+    full = [make_record(m, seed=s, synthetic=False) for m in ("crosslingual", "dann") for s in (0, 1, 2)]
+    ravdess = [make_record(m, seed=s, synthetic=False, source_corpora=["ravdess"])
+               for m in ("crosslingual", "dann") for s in (0, 1, 2)]
+    write(full + ravdess, tmp_path / "r")
+    good, defects = validate_records(tmp_path / "r")
+    assert defects == [] and len(good) == 12
+    tables = build_tables(good)
+    assert len(tables) == 2  # one per source: never one row of six seeds
+    for t in tables:
+        assert all(len(s.records) == 3 for s in t.systems)
+        assert len({tuple(r.source_data.corpora) for s in t.systems for _, r in s.records}) == 1
+    headings = sorted(table_heading(st) for st in score_tables(tables))
+    assert "source english (ravdess only)" in headings[1] and "source" not in headings[0]
+
+
+def test_settings_that_read_alike_but_differ_are_refused(tmp_path: Path) -> None:
+    from tests.data.fake_records import make_record, write
+    from xlbench.records import compute_run_id, identity_payload
+    from xlbench.report.validate import validate_records
+
+    def with_encoder(rec, **enc):
+        ident = dict(protocol_version=rec.protocol_version, splits_version=rec.splits_version, method=rec.method,
+                     encoder=rec.encoder.model_copy(update=enc), task=rec.task, source_data=rec.source_data,
+                     target_data=rec.target_data)
+        return rec.model_copy(update={"encoder": ident["encoder"],
+                                      "run_id": compute_run_id(identity_payload(**ident))})
+
+    a = [make_record("dann", seed=s) for s in (0, 1, 2)]
+    b = [with_encoder(make_record("crosslingual", seed=s), code_version="2") for s in (0, 1, 2)]
+    write(a + b, tmp_path / "r")
+    good, defects = validate_records(tmp_path / "r")
+    assert len(defects) == 6 and not good
+    assert all(d.message.startswith("ambiguous setting") and "encoder identity" in d.message for d in defects)
+    # a revision is shown in the heading, so two revisions are two settings, not a defect
+    c = [with_encoder(make_record("crosslingual", seed=s), revision="a" * 40) for s in (0, 1, 2)]
+    write(a + c, tmp_path / "ok")
+    good, defects = validate_records(tmp_path / "ok")
+    assert defects == [] and {r.encoder.revision for _, r in good} == {None, "a" * 40}

@@ -48,6 +48,7 @@ class GridJob:
     device: str = "auto"
     results: Path | None = None
     overwrite: bool = False
+    source_corpora: tuple[str, ...] | None = None  # English from these corpora only
 
     @property
     def label(self) -> str:
@@ -75,6 +76,7 @@ class GridJob:
             overwrite=self.overwrite,
             results=self.results,
             show_progress=show_progress,
+            source_corpora=self.source_corpora,
         )
 
 

@@ -77,6 +77,7 @@ def reproduce(
     dry_run: bool = False,
     workers: int = 1,
     emit: Callable[[str], None] = print,
+    source_corpora: tuple[str, ...] | None = None,
 ) -> tuple[str, Path | None]:
     """Run (or reuse) the grid of a table (or ``all``) and write the markdown; returns it and its path."""
     names = table_names(name)
@@ -85,7 +86,8 @@ def reproduce(
         raise ConfigError(f"--targets must be among {', '.join(TARGET_LANGUAGES)} (got {', '.join(bad) or 'none'})")
     sets = dict(sets or {})
     res_dir = Path(results or results_dir()).resolve()
-    common = dict(encoder=encoder, data=data, device=device, finetune=finetune, selection=selection)
+    common = dict(encoder=encoder, data=data, device=device, finetune=finetune, selection=selection,
+                  source_corpora=source_corpora)
     plans = [plan(n, targets, seeds, sets, res_dir, **common) for n in names]
     jobs: list[GridJob] = []
     for p in plans:

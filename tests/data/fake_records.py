@@ -69,8 +69,8 @@ def predictions_with_accuracy(y_true: np.ndarray, n_correct_per_class: Sequence[
     return pred
 
 
-def _data(lang: str, synthetic: bool) -> DataIdentity:
-    corpora = [SYNTH[lang]] if synthetic else REAL[lang]
+def _data(lang: str, synthetic: bool, corpora: list[str] | None = None) -> DataIdentity:
+    corpora = corpora or ([SYNTH[lang]] if synthetic else REAL[lang])
     return DataIdentity(
         language=lang, corpora=corpora, synthetic=synthetic, manifest_sha="f" * 20,
         split_hashes={c: load_split(c).sha256 for c in corpora},
@@ -102,6 +102,7 @@ def make_record(
     selection: str = "paper",
     history: list[dict[str, float]] | None = None,
     audit: str = "pass",
+    source_corpora: list[str] | None = None,
     n_speakers: int = N_SPEAKERS,
     per_class: int = PER_CLASS_PER_SPEAKER,
 ) -> RunRecord:
@@ -116,10 +117,11 @@ def make_record(
         encoder=EncoderInfo(name=encoder, dim=8, frame_dim=8, frame_rate=100.0, params=0, pretrained=False),
         task=TaskIdentity(source="english", target=target, n_labeled=n_labeled, seed=seed, emotions=names,
                           selection=selection, mode="frozen"),
-        source_data=_data("english", synthetic),
+        source_data=_data("english", synthetic, source_corpora),
         target_data=_data(target, synthetic),
     )
     run_id = compute_run_id(identity_payload(**ident))
+    sets = ["source_val", "target_val"] if selection == "paper" else ["source_val"]
     t_ids, t_spk, t_true = fake_test_set(target, n, synthetic, n_speakers, per_class)
     s_ids, s_spk, s_true = fake_test_set("english", n, synthetic)
     t_pred = t_true.copy() if target_pred is None else np.asarray(target_pred)
@@ -137,8 +139,8 @@ def make_record(
         sizes={"source_train": 300, "target_labeled": 0 if n_labeled == "all" else int(n_labeled),
                "target_test": len(t_ids), "source_test": len(s_ids), "val_source_val": 20, "val_target_val": 20},
         labeled_ids=[],
-        selection=Selection(policy=selection, sets=["source_val", "target_val"] if selection == "paper"
-                            else ["source_val"], selected_epoch=1, score=0.5),
+        selection=Selection(policy=selection, sets=sets, scoring_calls={k: 2 for k in sets}, selected_epoch=1,
+                            score=0.5),
         metrics={"target": _metrics(t_true, t_pred, names), "source": _metrics(s_true, s_pred, names)},
         predictions={"target": preds(t_ids, t_spk, t_true, t_pred), "source": preds(s_ids, s_spk, s_true, s_pred)},
         history=history or [{"epoch": 1.0, "loss": 1.5, "source_val_ua": 0.4, "target_val_ua": 0.3},

@@ -82,11 +82,13 @@ def _n_labeled_list(text: str) -> list[int]:
 @click.option("--submitit-cluster", type=click.Choice(["slurm", "local", "debug"]), default="slurm", hidden=True)
 @click.option("--overwrite", is_flag=True, help="Run again even where records exist.")
 @click.option("--dry-run", is_flag=True, help="List the jobs and stop.")
+@click.option("--source-corpora", default=None, metavar="LIST",
+              help="English from these corpora only (default: RAVDESS + SAVEE + TESS; see `xlbench run --help`).")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=None, help=RECORDS_HELP)
 def grid(
     methods, targets, n_labeled, seeds, sets, sweeps, emotions, selection, encoder, encoder_options, finetune,
     data, device, executor, workers, partition, gpus_per_node, cpus_per_task, mem_gb, timeout_min,
-    submitit_folder, submitit_cluster, overwrite, dry_run, results,
+    submitit_folder, submitit_cluster, overwrite, dry_run, source_corpora, results,
 ) -> None:
     """Run methods × targets × N_k × seeds; existing records are reused, so it resumes.
 
@@ -113,6 +115,7 @@ def grid(
         data=data,
         device=device,
         overwrite=overwrite,
+        source_corpora=_corpora(source_corpora),
     )
     jobs = g.with_results(jobs, results)
     n_runs = sum(len(j.seeds) for j in jobs)
@@ -135,6 +138,11 @@ def grid(
             "run the same command again to retry the rest"
         )
     click.echo(f"next: xlbench leaderboard render --records {jobs[0].results}")
+
+
+def _corpora(text: str | None) -> tuple[str, ...] | None:
+    """``--source-corpora ravdess,tess`` -> ("ravdess", "tess"); None when not given."""
+    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else None
 
 
 # -- leaderboard ------------------------------------------------------------------------------
@@ -276,8 +284,10 @@ def pca_cmd(target, seed, n_labeled, sets, encoder, finetune, data, device, out)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BOARD / "reproduction",
               show_default=True)
 @click.option("--dry-run", is_flag=True, help="List the runs and stop.")
+@click.option("--source-corpora", default=None, metavar="LIST",
+              help="English from these corpora only (default: RAVDESS + SAVEE + TESS; see `xlbench run --help`).")
 def reproduce(table, encoder, seeds, targets, sets, finetune, selection, data, device, workers, results, out,
-              dry_run) -> None:
+              dry_run, source_corpora) -> None:
     """Run the grid of a paper table and put our numbers beside the paper's.
 
     TABLE: table4, table5, table6, table7, table8, fig3 or all. Existing records are reused.
@@ -293,6 +303,7 @@ def reproduce(table, encoder, seeds, targets, sets, finetune, selection, data, d
         table, targets=[language(t).name for t in parse_list(targets, "--targets")], seeds=parse_seeds(seeds),
         sets=_parse_sets(sets), encoder=encoder, data=data, device=device, finetune=finetune, selection=selection,
         results=results, out=out, dry_run=dry_run, workers=workers, emit=lambda s: click.echo(s, err=True),
+        source_corpora=_corpora(source_corpora),
     )
     if text:
         click.echo(text)

@@ -32,6 +32,7 @@ import numpy as np
 
 from xlbench.errors import DataError
 from xlbench.home import atomic_write_text
+from xlbench.protocol import SOURCE_LANGUAGE
 from xlbench.records import RunRecord
 from xlbench.report.formatting import nk_text
 from xlbench.report.identity import TARGET_ORDER, config_hash, n_labeled_order, setting_key
@@ -67,26 +68,30 @@ class Section:
     """Runs that may share a figure: corpus kind, encoder, mode, selection, emotion set."""
 
     synthetic: bool
-    encoder: str
+    encoder: str  # with the weights' revision where there is one
     mode: str
     selection: str
     emotions: int
+    source: str = SOURCE_LANGUAGE  # "english (ravdess only)" for a named subset of the source corpora
 
     @property
     def slug(self) -> str:
-        return slug("synthetic" if self.synthetic else "real", self.encoder, self.mode, self.selection,
+        source = () if self.source == SOURCE_LANGUAGE else (self.source,)
+        return slug("synthetic" if self.synthetic else "real", *source, self.encoder, self.mode, self.selection,
                     f"{self.emotions}emo")
 
     @property
     def caption(self) -> str:
         kind = "SYNTHETIC corpus" if self.synthetic else "real corpora"
-        return f"{kind} · {self.encoder} ({self.mode}) · selection {self.selection} · {self.emotions} emotions"
+        source = "" if self.source == SOURCE_LANGUAGE else f"source {self.source} · "
+        return (f"{kind} · {source}{self.encoder} ({self.mode}) · selection {self.selection} · "
+                f"{self.emotions} emotions")
 
 
 def section_of(rec: RunRecord) -> Section:
     """The figure section of a run: its setting without target and N_k."""
     s = setting_key(rec)
-    return Section(s.synthetic, s.encoder, s.mode, s.selection, s.emotions)
+    return Section(s.synthetic, s.encoder_text, s.mode, s.selection, s.emotions, s.source)
 
 
 def _paper_default(cfg: Mapping[str, Any]) -> bool:
@@ -287,10 +292,13 @@ def confusion_figures(records: Sequence[Loaded], out: Path) -> list[Path]:
         systems = [(s.label, [rec for _, rec in s.records]) for s in t.systems]
         names = t.systems[0].records[0][1].task.emotions
         kind = "SYNTHETIC corpus" if t.synthetic else "real corpora"
+        source = () if t.setting.source == SOURCE_LANGUAGE else (t.setting.source,)
         heading = (f"{t.target.title()} · N_k = {nk_text(t.n_labeled)} · {t.emotions} emotions — {kind}, "
-                   f"{t.encoder} ({t.mode}), selection {t.selection}\ntarget confusion, % of each true class")
-        stem = out / "confusion" / slug("confusion", "synthetic" if t.synthetic else "real", t.encoder, t.mode,
-                                        t.selection, f"{t.emotions}emo", t.target, f"nk{nk_text(t.n_labeled)}")
+                   f"{' · '.join(source) + ', ' if source else ''}{t.setting.encoder_text} ({t.mode}), "
+                   f"selection {t.selection}\ntarget confusion, % of each true class")
+        stem = out / "confusion" / slug("confusion", "synthetic" if t.synthetic else "real", *source,
+                                        t.setting.encoder_text, t.mode, t.selection, f"{t.emotions}emo", t.target,
+                                        f"nk{nk_text(t.n_labeled)}")
         paths.append(confusion_figure(systems, names, heading, stem))
     return paths
 
@@ -304,7 +312,7 @@ def leaderboard_figures(records: Sequence[Loaded], out: Path) -> list[Path]:
     for p, r in records:
         sections[section_of(r)].append((p, r))
     paths: list[Path] = []
-    for section in sorted(sections, key=lambda s: (s.synthetic, s.encoder, s.mode, s.selection, -s.emotions)):
+    for section in sorted(sections, key=lambda s: (s.synthetic, s.source, s.encoder, s.mode, s.selection, -s.emotions)):
         recs = sections[section]
         for fn in (fig3_nk_bars, fig4_bounds, fig5_learning_curves):
             path = fn(recs, section, out)

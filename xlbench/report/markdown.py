@@ -16,6 +16,7 @@ from typing import Any
 from tabulate import tabulate
 
 from xlbench.paper import ENCODER_TITLES, TABLE8_CAPTION_NOTE, TABLE8_MATCH_NOTE, PaperResult
+from xlbench.protocol import SOURCE_LANGUAGE
 from xlbench.report.formatting import (
     DASH,
     fmt_delta,
@@ -33,7 +34,7 @@ from xlbench.report.validate import Loaded
 
 HEADERS = [
     "method", "N_k", "target UA %", "UA 95% CI", "Δ vs lower", "Δ 95% CI", "p vs lower (Holm)", "McNemar p",
-    "gap closed", "source UA %", "seeds", "encoder", "version", "records", "target split",
+    "gap closed", "source UA %", "seeds", "encoder", "version", "audit", "records", "target split",
 ]
 ROLE_SUFFIX = {"lower": " (lower bound)", "upper": " (upper bound)", "method": ""}
 
@@ -55,7 +56,9 @@ How to read a table (details: docs/leaderboard.md, statistics: docs/statistics.m
 - **gap closed**: (UA − lower) / (upper − lower), the share of the transfer gap the method closes
   (upper bound = multilingual, every target label).
 - **seeds** ⚠: fewer than 3 seeds, or not the same seeds as the other systems in the table.
-- **version**: method version · distribution that provided it; **target split**: split-file hash prefix.
+- **version**: method version · distribution that provided it; **audit**: the verdict of the
+  hidden-label invariance audit on the method's version, code and config, with its fingerprint
+  (`validate` admits passing audits only); **target split**: split-file hash prefix.
 - The bounds (crosslingual at N_k = 0, multilingual with every label) are repeated in each N_k table
   of their target as references."""
 
@@ -78,9 +81,11 @@ def row_cells(scored: ScoredTable, r: RowStats) -> list[str]:
     seeds = str(len(s.seeds)) + (" ⚠" if t.seed_flag(s) else "")
     rec0 = s.records[0][1]
     version = f"v{s.version} · {rec0.method.distribution} {rec0.method.distribution_version or ''}".strip()
+    audits = sorted({(rec.audit.verdict, rec.audit.fingerprint[:8]) for _, rec in s.records})
+    audit = ", ".join(f"{verdict} {fp}" for verdict, fp in audits)
     return [
         s.label + ROLE_SUFFIX[s.role], nk_text(s.n_labeled), ua, ua_ci, fmt_delta(r.delta_lower), delta_ci, p, mc,
-        gap, s.source_text, seeds, t.encoder, version, str(len(s.records)),
+        gap, s.source_text, seeds, t.setting.encoder_text, version, audit, str(len(s.records)),
         split_prefix(rec0.target_data.split_hashes),
     ]
 
@@ -100,16 +105,18 @@ def paper_cells(p: PaperResult) -> list[str]:
 def table_heading(scored: ScoredTable) -> str:
     t = scored.table
     kind = "synthetic corpus" if t.synthetic else "real corpora"
+    source = "" if t.setting.source == SOURCE_LANGUAGE else f"source {t.setting.source}; "
     return (
         f"### {title(t.target)} · N_k = {nk_text(t.n_labeled)} · {t.emotions} emotions "
-        f"({kind}; {t.encoder}, {t.mode}; selection {t.selection})"
+        f"({kind}; {source}{t.setting.encoder_text}, {t.mode}; selection {t.selection})"
     )
 
 
 def section_heading(section: tuple) -> str:
-    synthetic, encoder, mode, selection = section
+    synthetic, source, encoder, mode, selection = section
     kind = "synthetic corpus (generated speech)" if synthetic else "real corpora"
-    return f"## {kind} · encoder {encoder} ({mode}) · selection {selection}"
+    source_text = "" if source == SOURCE_LANGUAGE else f" · source {source}"
+    return f"## {kind}{source_text} · encoder {encoder} ({mode}) · selection {selection}"
 
 
 def notes(scored: ScoredTable) -> list[str]:

@@ -20,10 +20,11 @@ from tabulate import tabulate
 from xlbench.errors import DataError
 from xlbench.method_options import ALL
 from xlbench.paper import ENCODER_TITLES, TABLE8_CAPTION_NOTE, TABLE8_MATCH_NOTE, PaperResult, paper_results
+from xlbench.protocol import SOURCE_LANGUAGE
 from xlbench.records import RunRecord
 from xlbench.report.formatting import paper_number
 from xlbench.report.generated import SYNTHETIC_WARNING, banner, marker, project_relative, relative_to
-from xlbench.report.identity import Setting, encoder_label, setting_key
+from xlbench.report.identity import Setting, setting_key
 from xlbench.report.paper_tables import FIG3_NK, ORDER, TABLES, Cell, expected_configs
 from xlbench.report.validate import Loaded
 from xlbench.stats import mean_std_over_seeds
@@ -38,6 +39,8 @@ class Scope:
     selection: str
     synthetic: bool
     seeds: tuple[int, ...]
+    source: str = SOURCE_LANGUAGE  # "english (ravdess only)" for a named subset of the source corpora
+    encoder_version: str = ""  # the weights' revision, where the encoder has weights
 
 
 def cell_records(records: Sequence[Loaded], cell: Cell, config: Mapping[str, Any], target: str,
@@ -46,10 +49,13 @@ def cell_records(records: Sequence[Loaded], cell: Cell, config: Mapping[str, Any
     and the setting (:func:`xlbench.report.identity.setting_key`) the cell and the scope describe."""
     # The upper bound runs with every label whatever N_k the cell names.
     want_nk = "all" if cell.n_labeled == ALL or cell.method == "multilingual" else cell.n_labeled
-    want = Setting(synthetic=scope.synthetic, encoder=scope.encoder, mode=scope.mode, selection=scope.selection,
-                   emotions=int(cell.emotions), target=target, n_labeled=want_nk)
+    want = Setting(synthetic=scope.synthetic, source=scope.source, encoder=scope.encoder, mode=scope.mode,
+                   selection=scope.selection, emotions=int(cell.emotions), target=target, n_labeled=want_nk,
+                   encoder_version=scope.encoder_version)
+    # validate refuses boards on which settings read alike but differ in split files or encoder
+    # identity, so matching on what a heading shows is exact
     out = [r for _, r in records
-           if r.method.name == cell.method and r.method.config == dict(config) and setting_key(r) == want
+           if r.method.name == cell.method and r.method.config == dict(config) and setting_key(r).shown() == want
            and r.task.seed in scope.seeds]
     return sorted(out, key=lambda r: r.task.seed)
 
@@ -168,6 +174,14 @@ def render_table_body(name: str, records: Sequence[Loaded], configs: Mapping[Cel
     return "\n".join(lines)
 
 
+def source_corpora_flag(source: str) -> str:
+    """`` --source-corpora ravdess,tess`` for a named subset of the English corpora, else ''."""
+    if "(" not in source:
+        return ""
+    named = source.split("(", 1)[1].rstrip(")").removesuffix(" only")
+    return " --source-corpora " + ",".join(c.strip() for c in named.split("+"))
+
+
 def reproduction_page(names: Sequence[str], records: Sequence[Loaded], sets: Mapping[str, Any], scope: Scope,
                       targets: Sequence[str], records_dir: Path, out_path: Path) -> str:
     """A whole generated reproduction page, marker and banner included."""
@@ -182,6 +196,9 @@ def reproduction_page(names: Sequence[str], records: Sequence[Loaded], sets: Map
         "seeds": list(scope.seeds),
         "targets": list(targets),
         "sets": dict(sets),
+        # only where they differ from the protocol's English and a parameter-free encoder
+        **({"source": scope.source} if scope.source != SOURCE_LANGUAGE else {}),
+        **({"encoder_version": scope.encoder_version} if scope.encoder_version else {}),
     }
     cells = [c for n in names for c in TABLES[n][1]]
     configs, missing = expected_configs(cells, sets)
@@ -189,7 +206,8 @@ def reproduction_page(names: Sequence[str], records: Sequence[Loaded], sets: Map
     cmd = (f"reproduce {'all' if list(names) == list(ORDER) else names[0]} --encoder {scope.encoder} "
            f"--seeds {','.join(map(str, scope.seeds))} --results {project_relative(records_dir, out_path.parent)}"
            f"{' --data synthetic' if scope.synthetic else ''}{' --finetune' if scope.mode == 'finetune' else ''}"
-           f"{' --selection strict' if scope.selection == 'strict' else ''}{sets_text}")
+           f"{' --selection strict' if scope.selection == 'strict' else ''}{sets_text}"
+           f"{source_corpora_flag(scope.source)}")
     title = "Reproduction of Agarla et al. (2024)" + (" — SYNTHETIC corpus" if scope.synthetic else "")
     lines = [marker(meta), f"# {title}", "", banner(cmd, f"the run records in `{meta['records']}`"), ""]
     if scope.synthetic:
@@ -204,7 +222,8 @@ def reproduction_page(names: Sequence[str], records: Sequence[Loaded], sets: Map
 
 def page_from_marker(path: Path, meta: Mapping[str, Any], records: Sequence[Loaded], records_dir: Path) -> str:
     """The page at ``path`` rendered again from its marker's ``meta`` and the (sound) records."""
-    scope = Scope(meta["encoder"], meta["mode"], meta["selection"], bool(meta["synthetic"]), tuple(meta["seeds"]))
+    scope = Scope(meta["encoder"], meta["mode"], meta["selection"], bool(meta["synthetic"]), tuple(meta["seeds"]),
+                  meta.get("source", SOURCE_LANGUAGE), meta.get("encoder_version", ""))
     return reproduction_page(meta["tables"], records, meta.get("sets", {}), scope, meta["targets"], records_dir, path)
 
 
@@ -214,8 +233,12 @@ def scope_from_records(records: Sequence[Loaded], run_ids: set[str], seeds: Sequ
     used = [r for _, r in records if r.run_id in run_ids]
     if not used:
         raise DataError("none of the reproduction's runs produced a record")
-    encoders = {encoder_label(r) for r in used}
-    kinds = {r.synthetic for r in used}
-    if len(encoders) > 1 or len(kinds) > 1:
-        raise DataError(f"the runs used several encoders or corpus kinds ({sorted(encoders)}); pass --encoder/--data")
-    return Scope(encoders.pop(), mode, selection, kinds.pop(), tuple(seeds))
+    settings = {setting_key(r) for r in used}
+    encoders = {(s.encoder, s.encoder_version) for s in settings}
+    kinds = {s.synthetic for s in settings}
+    sources = {s.source for s in settings}
+    if len(encoders) > 1 or len(kinds) > 1 or len(sources) > 1:
+        raise DataError(f"the runs used several encoders, sources or corpus kinds ({sorted(encoders)}, "
+                        f"{sorted(sources)}); pass --encoder/--data")
+    encoder, version = encoders.pop()
+    return Scope(encoder, mode, selection, kinds.pop(), tuple(seeds), sources.pop(), version)

@@ -96,8 +96,8 @@ class Table:
 
     @property
     def section(self) -> tuple:
-        """What a group of tables shares on the page: corpus kind, encoder, mode, selection."""
-        return (self.synthetic, self.encoder, self.mode, self.selection)
+        """What a group of tables shares on the page: corpus kind, source, encoder, mode, selection."""
+        return (self.synthetic, self.setting.source, self.setting.encoder_text, self.mode, self.selection)
 
     @property
     def best(self) -> System | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from xlbench.errors import DataError
+from xlbench.protocol import EMOTIONS_4, EMOTIONS_5
 from xlbench.records import SCHEMA_VERSION, CorruptRecord, RunRecord, iter_records, recompute_run_id
 from xlbench.report.identity import MIN_SEEDS, Setting, config_hash, setting_key, system_key
 
@@ -99,23 +100,49 @@ def split_checks(rec: RunRecord) -> list[str]:
     return out
 
 
+#: validation sets each selection policy allows a method to score (PROTOCOL.md §4)
+POLICY_SETS = {"paper": {"source_val", "target_val"}, "strict": {"source_val", "target_labeled"}}
+
+
+def trust_checks(rec: RunRecord) -> list[str]:
+    """The method passed the hidden-label audit, ran in its worker, scored only the validation
+    sets its policy allows, on one of the protocol's emotion sets."""
+    out = []
+    if rec.audit.verdict != "pass":
+        detail = f" ({rec.audit.detail})" if rec.audit.detail else ""
+        out.append(f"no passing audit: the hidden-label audit of {rec.method.name} says {rec.audit.verdict}{detail}")
+    if rec.isolation != "worker":
+        out.append(f"not isolated: the method ran {rec.isolation} (tests and debugging only)")
+    allowed = POLICY_SETS[rec.selection.policy]
+    scored = set(rec.selection.sets) | set(rec.selection.scoring_calls)
+    if scored - allowed:
+        out.append(f"selection: scored {', '.join(sorted(scored - allowed))}, which the {rec.selection.policy} "
+                   f"policy does not allow")
+    if set(rec.selection.sets) != {k for k, n in rec.selection.scoring_calls.items() if n > 0}:
+        out.append("selection: the sets used for selection disagree with the scoring calls observed")
+    if rec.task.emotions not in ([e.value for e in EMOTIONS_5], [e.value for e in EMOTIONS_4]):
+        out.append(f"emotions: {rec.task.emotions} is not one of the protocol's emotion sets")
+    return out
+
+
 def record_checks(path: Path, rec: RunRecord) -> list[str]:
-    """Checks on one parsed record: its run id, its file name and its split hashes."""
+    """Checks on one parsed record: its run id, its file name, its split hashes, and trust."""
     problems = []
     actual = recompute_run_id(rec)
     if actual != rec.run_id:
         problems.append(f"tampered run id: the record says {rec.run_id}, its content hashes to {actual}")
     elif path.stem != rec.run_id or path.parent.name != rec.method.name:
         problems.append(f"misfiled: expected {rec.method.name}/{rec.run_id}.json")
-    return problems + split_checks(rec)
+    return problems + split_checks(rec) + trust_checks(rec)
 
 
 def describe(rec: RunRecord) -> str:
     """A system in a setting, in words, for a defect line."""
     s = setting_key(rec)
+    source = "" if s.source == rec.task.source else f"source {s.source} · "
     return (
-        f"{rec.method.name} v{rec.method.version} config {config_hash(rec.method.config)} · {s.target} · "
-        f"N_k {s.n_labeled} · {s.emotions} emotions · {s.encoder} ({s.mode}) · selection {s.selection}"
+        f"{rec.method.name} v{rec.method.version} config {config_hash(rec.method.config)} · {source}{s.target} · "
+        f"N_k {s.n_labeled} · {s.emotions} emotions · {s.encoder_text} ({s.mode}) · selection {s.selection}"
     )
 
 
@@ -138,12 +165,37 @@ def seed_checks(good: list[Loaded], min_seeds: int) -> list[Defect]:
     return defects
 
 
+def setting_checks(good: list[Loaded]) -> list[Defect]:
+    """Settings that would read alike on the board (same heading) but differ in their split files
+    or the encoder's identity: each would silently stand for the other, so all are refused."""
+    by_shown: dict[Setting, dict[Setting, list[Loaded]]] = defaultdict(lambda: defaultdict(list))
+    for path, rec in good:
+        key = setting_key(rec)
+        by_shown[key.shown()][key].append((path, rec))
+    defects = []
+    for variants in by_shown.values():
+        if len(variants) < 2:
+            continue
+        what = []
+        if len({k.splits for k in variants}) > 1:
+            what.append("split files " + " vs ".join(sorted(k.splits for k in variants)))
+        if len({k.encoder_id for k in variants}) > 1:
+            what.append("encoder identity " + " vs ".join(sorted(k.encoder_id for k in variants)))
+        for members in variants.values():
+            for path, rec in members:
+                defects.append(Defect(str(path), f"ambiguous setting: {describe(rec)} exists with different "
+                                                 f"{'; '.join(what)}; they cannot share a board"))
+    return defects
+
+
 def validate_records(root: Path, min_seeds: int = MIN_SEEDS) -> tuple[list[Loaded], list[Defect]]:
     """Every record under ``root`` checked; returns the sound records and one defect per problem.
 
     Defects: unreadable or wrong schema, a run id that does not match the record's content
     (tampered), a file name that is not its run id, split hashes unlike the shipped split files,
-    model selection on a test set, and settings with fewer than ``min_seeds`` seeds.
+    model selection on a test set or on a set the policy does not allow, a method without a
+    passing hidden-label audit or run outside its worker, settings that read alike but differ,
+    and settings with fewer than ``min_seeds`` seeds.
     """
     root = Path(root)
     if not root.is_dir():
@@ -178,7 +230,10 @@ def validate_records(root: Path, min_seeds: int = MIN_SEEDS) -> tuple[list[Loade
             defects.extend(Defect(rel, p) for p in problems)
         else:
             good.append((path, rec))
-    return good, defects + seed_checks(good, min_seeds)
+    ambiguous = setting_checks(good)
+    refused = {d.path for d in ambiguous}
+    good = [(p, r) for p, r in good if str(p) not in refused]
+    return good, defects + ambiguous + seed_checks(good, min_seeds)
 
 
 def sound_records(records_dir: Path) -> list[Loaded]:
