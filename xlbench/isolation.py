@@ -337,7 +337,9 @@ def run_method(
         return _run_in_process(job, tests, scoring)
     ctx = _context()
     here, there = ctx.Pipe()
-    worker = ctx.Process(target=_worker_main, args=(there,), name=f"xlbench-{method_name}", daemon=True)
+    # not a daemon: a method may start processes of its own (e.g. data-loader workers); the
+    # finally below joins or kills it, and it dies with the harness (see _die_with_parent)
+    worker = ctx.Process(target=_worker_main, args=(there,), name=f"xlbench-{method_name}")
     with _no_main_reimport():
         worker.start()
     there.close()
