@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from xlbench import __version__, progress
+from xlbench import __version__, hub, progress
 from xlbench.datasets import DataChoice, LanguageData, load_language
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
@@ -93,16 +93,20 @@ class Outcome:
 
 
 def resolve_encoder(name: str, options: dict[str, str]) -> tuple[Encoder, str | None]:
-    """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats."""
+    """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats.
+
+    A named encoder downloads missing weights on first use (unless offline); ``auto`` never does.
+    """
     if name != DEFAULT_ENCODER:
         return build_encoder(name, options), None
     try:
-        return build_encoder("hubert", options), None
+        with hub.local_only():
+            return build_encoder("hubert", options), None
     except MissingWeightsError:
         note = (
             "encoder: HuBERT weights (facebook/hubert-base-ls960) are not on this machine; using the "
-            f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). Pass --encoder hubert once the "
-            "weights are local."
+            f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). `xlbench weights fetch hubert` "
+            "downloads HuBERT (or pass --encoder hubert to download it on first use)."
         )
         return build_encoder(FALLBACK_ENCODER, {}), note
 
