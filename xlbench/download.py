@@ -218,6 +218,10 @@ def _stream(
 
     mode = "ab" if have else "wb"
     written = have
+    # keep the bytes of a transfer cut short (urllib3 would raise and drop the last partial read);
+    # the length is checked below, and the next call resumes after what was kept
+    if hasattr(resp.raw, "enforce_content_length"):
+        resp.raw.enforce_content_length = False
     try:
         with progress.bytes_bar(f"downloading {what}", total, have, show_progress) as advance:
             try:
@@ -246,7 +250,8 @@ def _stream(
         resp.close()
     if total is not None and written < total:
         raise NetworkError(
-            f"the transfer of {what} stopped at {written} of {total} bytes; run the same command again to resume"
+            f"the transfer of {what} was interrupted after {written} of {total} bytes; run the same command "
+            "again to resume"
         )
     return written
 
