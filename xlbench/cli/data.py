@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -9,12 +10,14 @@ import click
 from tabulate import tabulate
 
 from xlbench import progress
+from xlbench.cli import offline_option
 from xlbench.corpora import CORPORA, get_corpus
 from xlbench.datasets import resolve, synthetic_corpus_name
-from xlbench.errors import DataError
+from xlbench.errors import ConfigError, DataError
 from xlbench.home import data_home
 from xlbench.manifest import build_manifest, load_manifest, save_manifest, validation_rows
 from xlbench.protocol import EMOTIONS_5, LANGUAGES, REAL_CORPORA, CorpusSpec
+from xlbench.sources import source
 from xlbench.splits import SPLITS, apply_split, load_split
 
 
@@ -52,6 +55,11 @@ def prepare(corpus_name: str, root: Path, skip_bad: bool) -> None:
     Prints the utterances found per emotion against the protocol's expected counts, and the
     fixed speaker split.
     """
+    prepare_and_report(corpus_name, root, skip_bad)
+
+
+def prepare_and_report(corpus_name: str, root: Path, skip_bad: bool = False) -> None:
+    """What `data prepare` does (also run after `data download` and `data import`)."""
     loader = get_corpus(corpus_name)
     spec = loader.spec
     if spec.synthetic:
@@ -102,6 +110,68 @@ def prepare(corpus_name: str, root: Path, skip_bad: bool) -> None:
             fg="yellow",
         )
     click.echo(f"manifest: {path}")
+    if manifest.source and manifest.source.get("kind") == "hub":
+        click.echo(f"source: {manifest.source['repo']} at revision {manifest.source['revision']}")
+
+
+def _accept_licence(corpus: str, accepted: bool) -> None:
+    """Show the licence; go on only with --accept-licence or an interactive yes."""
+    src = source(corpus)
+    click.echo(f"{src.terms}.\nlicence: {src.licence}; official page: {src.page}")
+    if accepted:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"downloading {corpus} requires accepting its licence ({src.licence}, see {src.page}): "
+            "pass --accept-licence"
+        )
+    click.confirm("Do you accept this licence and want to download it?", abort=True)
+
+
+@data.command()
+@click.option("--corpus", "corpus_name", required=True, help=f"One of: {', '.join(REAL_CORPORA)}.")
+@click.option("--accept-licence", is_flag=True, help="Accept the corpus licence (it is shown) without a prompt.")
+@click.option(
+    "--mirror",
+    metavar="URL",
+    default=None,
+    help="Fetch each archive from URL/<archive name> instead of the official source (same checksums apply).",
+)
+@click.option(
+    "--forget-checksums",
+    is_flag=True,
+    help="Forget the sizes and sha256 recorded at earlier downloads (after the owners publish a new release).",
+)
+@click.option("--skip-bad", is_flag=True, help="Prepare: skip unreadable or unparseable files instead of stopping.")
+@offline_option
+def download(
+    corpus_name: str, accept_licence: bool, mirror: str | None, forget_checksums: bool, skip_bad: bool
+) -> None:
+    """Download a corpus from its owners' official source, unpack it into the data home and prepare it.
+
+    Shows the licence and needs --accept-licence (or a yes at the prompt). Interrupted downloads
+    resume; archives are checked (the source's md5 where it publishes one, else the size and
+    sha256 recorded at the first download) and unpacked atomically into <data home>/corpora/NAME,
+    then `data prepare` runs and prints its validation table. Corpora that need registration
+    (SAVEE) say where to register and which folder to fill.
+    """
+    from xlbench.corpus_fetch import ManualCorpus, archive_url, download_corpus, manual_instructions
+    from xlbench.download import ChecksumLog
+
+    spec = get_corpus(corpus_name).spec
+    if spec.synthetic:
+        raise DataError(f"{spec.name} is generated, not downloaded: use `xlbench data generate`")
+    src = source(spec.name)
+    if src.how != "download":
+        raise ManualCorpus(manual_instructions(src))
+    _accept_licence(spec.name, accept_licence)
+    if forget_checksums:
+        log = ChecksumLog()
+        for a in src.archives:
+            log.forget(archive_url(a.url, a.filename, mirror))
+    fetched = download_corpus(spec.name, mirror=mirror)
+    click.echo(f"{spec.title}: unpacked into {fetched.root}\n")
+    prepare_and_report(spec.name, fetched.root, skip_bad)
 
 
 @data.command()
