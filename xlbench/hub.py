@@ -223,3 +223,34 @@ def fetch_snapshot(
     if snapshot.name != commit:  # the branch moved between the two calls: report what is on disk
         commit = snapshot.name
     return Snapshot(repo_id, repo_type, commit, snapshot)
+
+
+def dataset_snapshot(
+    repo_id: str,
+    *,
+    revision: str | None,
+    choose: Callable[[Sequence[str]], list[str] | None],
+    patterns: list[str],
+    fetch_command: str,
+    show_progress: bool = True,
+) -> Snapshot:
+    """A dataset repository's files matching ``patterns``: from the cache when downloads are not
+    allowed (offline), else resolved to a commit and downloaded (files already cached are kept)."""
+    if downloads_allowed():
+        return fetch_snapshot(
+            repo_id, revision=revision, repo_type="dataset", choose=choose, fetch_command=fetch_command,
+            show_progress=show_progress,
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(
+            snapshot_download(
+                repo_id, repo_type="dataset", revision=revision or "main", cache_dir=cache_dir(),
+                local_files_only=True, allow_patterns=patterns,
+            )
+        )
+    except (OSError, ValueError):
+        require_downloads(f"dataset {repo_id}" + (f" (revision {revision})" if revision else ""), fetch_command)
+        raise
+    return Snapshot(repo_id, "dataset", folder.name, folder)

@@ -174,6 +174,32 @@ def download(
     prepare_and_report(spec.name, fetched.root, skip_bad)
 
 
+@data.command(name="import")
+@click.option("--corpus", "corpus_name", required=True, help=f"One of: {', '.join(REAL_CORPORA)}.")
+@click.option(
+    "--hub", "hub_id", required=True, metavar="REPO_ID", help="Hub dataset id, or a local folder of its parquet files."
+)
+@click.option("--revision", default=None, help="Branch, tag or commit (default: main); the commit read is recorded.")
+@click.option("--skip-bad", is_flag=True, help="Prepare: skip unreadable or unparseable files instead of stopping.")
+@offline_option
+def import_(corpus_name: str, hub_id: str, revision: str | None, skip_bad: bool) -> None:
+    """Import a Hugging Face Hub copy of a corpus that keeps the original file names, then prepare it.
+
+    Needs the `datasets` package (pip install 'xlbench[hub]'). The audio is written under its
+    original names into <data home>/corpora/NAME (WAV bytes unchanged; other formats decoded with
+    soundfile), so the shipped speaker splits apply; the repository and commit go into the
+    manifest. Copies without file names are refused: their speakers are unknown.
+    """
+    from xlbench.hub_import import import_corpus
+
+    spec = get_corpus(corpus_name).spec
+    done = import_corpus(spec.name, hub_id, revision=revision)
+    at = f" at commit {done.revision}" if done.revision else ""
+    click.echo(f"{spec.title}: {done.files} files from {done.repo}{at} (names from {done.name_column}) in {done.root}")
+    click.echo("")
+    prepare_and_report(spec.name, done.root, skip_bad)
+
+
 @data.command()
 def status() -> None:
     """Show which corpora are prepared and which languages are ready."""
