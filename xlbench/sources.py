@@ -56,6 +56,8 @@ class CorpusSource:
     obtain: str = ""
     #: manual corpora: the folder inside the corpus root that must hold the files
     layout: str = ""
+    #: manual corpora: the step before `data prepare`, in a few words (for `data status`)
+    step: str = ""
 
 
 SOURCES: MappingProxyType[str, CorpusSource] = MappingProxyType(
@@ -86,6 +88,7 @@ SOURCES: MappingProxyType[str, CorpusSource] = MappingProxyType(
             how="manual",
             obtain="register at http://kahlan.eps.surrey.ac.uk/savee/Register.html to receive the download link",
             layout="AudioData/DC, AudioData/JE, AudioData/JK, AudioData/KL",
+            step="register at http://kahlan.eps.surrey.ac.uk/savee/Register.html",
         ),
         "tess": CorpusSource(
             corpus="tess",
@@ -141,6 +144,7 @@ SOURCES: MappingProxyType[str, CorpusSource] = MappingProxyType(
                 "keeps the file names (`xlbench data import --corpus emovo --hub REPO_ID`)"
             ),
             layout="f1, f2, f3, m1, m2, m3",
+            step="ask the authors for the files",
         ),
         "shemo": CorpusSource(
             corpus="shemo",
@@ -164,3 +168,12 @@ def source(corpus: str) -> CorpusSource:
     if key not in SOURCES:
         raise unknown_name("corpus", corpus, SOURCES)
     return SOURCES[key]
+
+
+
+def get_command(corpus: str) -> str:
+    """The one command (after the manual step, for manual corpora) that gets ``corpus``."""
+    src = source(corpus)
+    if src.how == "download":
+        return f"xlbench data download --corpus {src.corpus} --accept-licence"
+    return f"{src.step}, then `xlbench data prepare --corpus {src.corpus} --root DIR`"

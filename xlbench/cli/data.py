@@ -200,9 +200,23 @@ def import_(corpus_name: str, hub_id: str, revision: str | None, skip_bad: bool)
     prepare_and_report(spec.name, done.root, skip_bad)
 
 
+def _corpus_state(corpus: str) -> tuple[str, int | None, str]:
+    """(state, utterances, how to get it) of one real corpus: real (prepared), downloaded or missing."""
+    from xlbench.corpus_store import corpus_folder
+    from xlbench.sources import get_command
+
+    manifest = load_manifest(corpus)
+    if manifest is not None:
+        return "real: prepared", len(manifest.utterances), ""
+    folder = corpus_folder(corpus)
+    if folder.is_dir():
+        return "downloaded, not prepared", None, f"xlbench data prepare --corpus {corpus} --root {folder}"
+    return "missing", None, get_command(corpus)
+
+
 @data.command()
 def status() -> None:
-    """Show which corpora are prepared and which languages are ready."""
+    """Per language: which corpora are real, synthetic or missing, and the command that gets each."""
     rows = []
     for name in CORPORA.names():
         try:
@@ -228,13 +242,30 @@ def status() -> None:
     lang_rows = []
     for lang in LANGUAGES.values():
         res = resolve(lang.name, "auto")
-        if res.synthetic:
-            ready = load_manifest(synthetic_corpus_name(lang.name)) is not None
-            state = "synthetic (generated)" if ready else "synthetic (generated on first use)"
+        uses = f"{'synthetic' if res.synthetic else 'real'} ({', '.join(res.corpora)})"
+        first = [lang.name, "source" if lang.source else "target", uses]
+        for corpus in lang.corpora:
+            try:
+                state, n, how = _corpus_state(corpus)
+            except DataError as exc:
+                state, n, how = "corrupt manifest", None, str(exc)[:80]
+            shown = f"`{how}`" if how.startswith("xlbench") else how
+            lang_rows.append([*first, corpus, state, "" if n is None else n, shown])
+            first = ["", "", ""]
+        synth = synthetic_corpus_name(lang.name)
+        generated = load_manifest(synth)
+        if generated:
+            lang_rows.append([*first, synth, "synthetic: generated", len(generated.utterances), ""])
         else:
-            state = "real"
-        lang_rows.append([lang.name, "source" if lang.source else "target", state, ", ".join(res.corpora)])
-    click.echo(tabulate(lang_rows, headers=["language", "role", "data", "corpora"], tablefmt="github"))
+            how = f"`xlbench data generate --language {lang.name}` (or any run, on first use)"
+            lang_rows.append([*first, synth, "synthetic: not generated", "", how])
+    click.echo(
+        tabulate(
+            lang_rows,
+            headers=["language", "role", "runs use", "corpus", "state", "utterances", "get it with"],
+            tablefmt="github",
+        )
+    )
 
 
 @data.command()
