@@ -24,6 +24,8 @@ from xlbench.cli import main
 from xlbench.download import Checksum, fetch_file
 from xlbench.errors import DataError
 from xlbench.manifest import load_manifest
+from xlbench.protocol import EMOTIONS_5, REAL_CORPORA
+from xlbench.sources import SOURCES
 
 
 def one_line_error(res: Result, *fragments: str) -> str:
@@ -157,9 +159,8 @@ def test_a_published_size_or_checksum_that_does_not_match_is_refused(
     server.files["/Audio_Speech_Actors_01-24.zip"] = zip_tree(fx.make_ravdess(tmp_path / "r"))
     res = download(server, "ravdess")
     one_line_error(res, "has 208468073: not the expected file")
-    assert not (private_home / "downloads" / "ravdess").exists() or not any(
-        (private_home / "downloads" / "ravdess").iterdir()
-    )
+    kept = private_home / "downloads" / "ravdess"
+    assert [p.name for p in kept.iterdir() if not p.name.endswith(".lock")] == []  # no bytes written
     assert leftovers(private_home, "ravdess") == []
 
 
@@ -251,3 +252,15 @@ def test_extract_refuses_paths_that_leave_the_folder(tmp_path: Path) -> None:
     page.write_bytes(b"<!DOCTYPE html><html>moved</html>")
     with pytest.raises(DataError, match=r"page\.zip is a web page"):
         extract(page, dest)
+
+
+def test_docs_name_every_source_licence_and_count() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "corpora.md").read_text("utf-8")
+    for name, src in SOURCES.items():
+        spec = REAL_CORPORA[name]
+        row = next(ln for ln in text.splitlines() if ln.startswith(f"| {spec.title.split(' (')[0]} "))
+        counts = " / ".join(str(spec.expected[e]) for e in EMOTIONS_5) + f" = {spec.expected_total}"
+        assert src.page in row and f"| {src.licence} |" in row and f"| {spec.expected_files} |" in row, row
+        assert counts in row and ("| download |" in row) == (src.how == "download"), row
+        for a in src.archives:
+            assert a.md5 is None or a.md5 in row

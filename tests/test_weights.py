@@ -65,30 +65,36 @@ def server(tiny_files: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def run_args(encoder: str, seed: int, *extra: str) -> list[str]:
+    """A short crosslingual run (2 epochs, one seed, no bounds) with ``encoder``."""
     return ["run", "--method", "crosslingual", "--target", "italian", "--encoder", encoder, "--seeds", str(seed),
             "--set", "epochs=2", "--no-bounds", *extra]
 
 
+def readme_run(seed: int) -> list[str]:
+    """README's "Real corpora" run, shortened (4 epochs, pseudo-labels after epochs 2 and 4, one seed)."""
+    return ["run", "--method", "pseudolabel", "--target", "german", "--encoder", "hubert", "--seeds", str(seed),
+            "--set", "epochs=4", "--set", "every=2", "--no-bounds"]
+
+
 @pytest.mark.slow
 def test_first_use_downloads_pins_the_revision_and_the_second_run_is_offline(
-    server: LoopbackServer, synthetic_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: LoopbackServer, tiny_files: dict[str, bytes], synthetic_home: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    commit = server.repos[("models", REPO)].refs["main"]
-    res = CliRunner().invoke(main, run_args(f"hf:{REPO}", 0), catch_exceptions=False)
+    commit = server.add_commit(HUBERT_ID, tiny_files)  # "HuBERT base" on the loopback Hub
+    res = CliRunner().invoke(main, readme_run(0), catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    fetched = sorted(p.split("/")[-1] for p in server.requests_to(f"/{REPO}/resolve/") if p.startswith("GET"))
+    fetched = sorted(p.split("/")[-1] for p in server.requests_to(f"/{HUBERT_ID}/resolve/") if p.startswith("GET"))
     assert fetched == ["config.json", "model.safetensors", "preprocessor_config.json"]  # one copy of the weights
-    snapshot = tmp_path / "hub-cache" / "models--org--tiny-hubert" / "snapshots" / commit
-    assert (snapshot / "model.safetensors").read_bytes() == server.repos[("models", REPO)].commits[commit][
-        "model.safetensors"
-    ]
+    snapshot = tmp_path / "hub-cache" / "models--facebook--hubert-base-ls960" / "snapshots" / commit
+    assert (snapshot / "model.safetensors").read_bytes() == tiny_files["model.safetensors"]
     (record,) = [r for _, r in iter_records(tmp_path / "results")]
-    assert record.encoder.revision == commit and record.encoder.name == f"hf:{REPO}"
+    assert record.encoder.revision == commit and record.encoder.name == "hubert"
 
     # second run: offline, nothing asked of the server, the same commit recorded
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = len(server.log)
-    res = CliRunner().invoke(main, run_args(f"hf:{REPO}", 1), catch_exceptions=False)
+    res = CliRunner().invoke(main, readme_run(1), catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert len(server.log) == before
     records = sorted((r.task.seed, r.encoder.revision) for _, r in iter_records(tmp_path / "results"))
@@ -127,6 +133,14 @@ def test_weights_fetch_and_list(server: LoopbackServer, tiny_files: dict[str, by
     newer = server.add_commit(REPO, {**tiny_files, "README.md": b"v2\n"})
     res = CliRunner().invoke(main, ["weights", "fetch", f"hf:{REPO}"], catch_exceptions=False)
     assert res.exit_code == 0 and newer in res.output
+
+    # README's `xlbench weights fetch hubert`, from the loopback Hub
+    hubert = server.add_commit(HUBERT_ID, tiny_files)
+    res = CliRunner().invoke(main, ["weights", "fetch", "hubert"], catch_exceptions=False)
+    assert res.exit_code == 0 and f"hubert: {HUBERT_ID} at {hubert}" in res.output
+    res = CliRunner().invoke(main, ["weights", "list"], catch_exceptions=False)
+    row = next(line for line in res.output.splitlines() if line.startswith("| hubert "))
+    assert "present" in row and hubert in row
 
 
 def test_offline_never_connects(server: LoopbackServer, synthetic_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from filelock import FileLock
+
 from xlbench import hub, progress
 from xlbench.errors import DataError, NetworkError, OfflineError
 from xlbench.home import atomic_write_json, subdir
@@ -105,8 +107,6 @@ def fetch_file(
     timeout: float = 30.0,
 ) -> Downloaded:
     """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, then rename it into place."""
-    import requests
-
     if hub.offline():
         raise OfflineError(
             f"{what} must be downloaded from {_host(url)} but xlbench is offline ({hub.offline_reason()}); "
@@ -118,6 +118,28 @@ def fetch_file(
         part.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create {part.parent}: {exc.strerror or exc}") from None
+    # one writer per partial file: a second process (a parallel grid worker, another shell) waits
+    # here and then finds the file complete or continues where the first stopped
+    with FileLock(str(part) + ".lock"):
+        return _fetch_locked(url, dest, part, what, checksums, size, show_progress, timeout)
+
+
+def _fetch_locked(
+    url: str,
+    dest: Path,
+    part: Path,
+    what: str,
+    checksums: Sequence[Checksum],
+    size: int | None,
+    show_progress: bool,
+    timeout: float,
+) -> Downloaded:
+    import requests
+
+    if dest.is_file() and not part.exists():  # finished by the process that held the lock
+        found = digests(dest, git_blob=any(c.algorithm == "git-blob-sha1" for c in checksums))
+        if all(found[c.algorithm] == c.value.lower() for c in checksums) and size in (None, dest.stat().st_size):
+            return Downloaded(dest, dest.stat().st_size, found["sha256"], found["md5"], dest.stat().st_size)
     have = part.stat().st_size if part.is_file() else 0
     started_with = have
     headers = {"Accept-Encoding": "identity", "User-Agent": "xlbench (https://github.com/xlbench)"}
