@@ -121,14 +121,22 @@ def cached_snapshot(repo_id: str, revision: str | None = None, *, marker: str = 
 @contextlib.contextmanager
 def _library_online() -> Iterator[None]:
     """Align huggingface_hub's import-time offline switch with xlbench's decision to download."""
+    import huggingface_hub.utils as hub_utils
     from huggingface_hub import constants
 
+    # older huggingface_hub releases decide offline when an HTTP session is created, newer ones
+    # per request: drop cached sessions on the way in and out so both see the switch as set
+    drop_sessions = getattr(hub_utils, "close_session", None) or getattr(hub_utils, "reset_sessions", None)
     before = constants.HF_HUB_OFFLINE
+    if before and drop_sessions:
+        drop_sessions()
     constants.HF_HUB_OFFLINE = False
     try:
         yield
     finally:
         constants.HF_HUB_OFFLINE = before
+        if before and drop_sessions:
+            drop_sessions()
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ COMMANDS = {
     "doctor": "xlbench.cli.doctor:doctor",
 }
 SHORT_HELP = {
-    "data": "Prepare corpora and see which languages are ready.",
+    "data": "Download, import or prepare corpora; see which languages are ready.",
     "features": "Extract and manage cached encoder features.",
     "run": "Run a method on one target language for several seeds.",
     "runs": "List and show run records.",

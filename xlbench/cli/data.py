@@ -1,4 +1,4 @@
-"""`xlbench data ...`: prepare corpora, show what is ready, generate the synthetic corpus."""
+"""`xlbench data ...`: download, import and prepare corpora, show what is ready, generate the synthetic corpus."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from xlbench.splits import SPLITS, apply_split, load_split
 
 @click.group()
 def data() -> None:
-    """Prepare corpora and see which languages are ready."""
+    """Download, import or prepare corpora; see which languages are ready."""
 
 
 def split_table(spec: CorpusSpec, utterances) -> tuple[str, list[str]]:
