@@ -111,8 +111,12 @@ def test_a_changed_revision_changes_the_cache_key(server: LoopbackServer, tiny_f
     assert (old.info().revision, new.info().revision) == (first, second)
     assert old.info().weights_sha == new.info().weights_sha
     assert encoder_key(old) != encoder_key(new)
-    # the default (main) follows the branch on first use and stays pinned in the cache afterwards
+    # the default (main) follows the branch on first use and stays pinned in the cache afterwards:
+    # online, a cached model is used without asking the server anything
     assert build_encoder(f"hf:{REPO}").info().revision == second
+    before = len(server.log)
+    server.add_commit(REPO, {**tiny_files, "README.md": b"# third\n"})
+    assert build_encoder(f"hf:{REPO}").info().revision == second and len(server.log) == before
     assert encoder_key(build_encoder(f"hf:{REPO}", {"revision": second})) == encoder_key(new)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def fetch(name: str, revision: str | None = None, show_progress: bool = True) ->
 
 
 def _byols_entry() -> WeightsEntry:
+    given = os.environ.get(byols.WEIGHTS_ENV)
+    if given and Path(given).expanduser().is_file():  # what runs load first
+        path = Path(given).expanduser()
+        return WeightsEntry("byols", f"${byols.WEIGHTS_ENV}", True, path.stem, path.stat().st_size, path)
     path = byols.default_checkpoint_path()
     if not path.is_file():
         return WeightsEntry("byols", f"github:{byols.REPOSITORY}", False, location=path)
