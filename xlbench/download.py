@@ -33,7 +33,7 @@ from filelock import FileLock
 
 from xlbench import hub, progress
 from xlbench.errors import DataError, NetworkError, OfflineError
-from xlbench.home import atomic_write_json, subdir
+from xlbench.home import atomic_write_json, downloads_dir
 
 if TYPE_CHECKING:
     import requests
@@ -290,7 +290,7 @@ class ChecksumLog:
     """url -> size and sha256 of the first good download (``$XLBENCH_HOME/downloads/checksums.json``)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or subdir("downloads") / "checksums.json"
+        self.path = path or downloads_dir() / "checksums.json"
 
     def _read(self) -> dict[str, dict]:
         try:

@@ -232,7 +232,8 @@ def import_corpus(name: str, hub_id: str, *, revision: str | None = None, show_p
     with corpus_store.staging(spec.name) as staging:
         written = 0
         with progress.bar(f"importing {spec.name}", total, show_progress) as advance:
-            for i, row in enumerate(_rows(files, [audio, *([] if "." in column else [column])])):
+            by_path = column == f"{audio}.path"
+            for i, row in enumerate(_rows(files, [audio] if by_path else [audio, column])):
                 value = _value(row, column, audio)
                 rel = relative_name(loader, value)
                 where = f"{what} row {i} ({value})"
