@@ -33,6 +33,9 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XLBENCH_HOME", str(home))
     monkeypatch.setenv("XLBENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # `--offline` sets XLBENCH_OFFLINE in the process environment (for child processes too);
+    # registering it here makes every test end with it unset again
+    monkeypatch.setenv("XLBENCH_OFFLINE", "0")
     return home
 
 

@@ -11,6 +11,7 @@ import pytest
 import scipy.signal
 import torch
 
+from xlbench import hub
 from xlbench.encoders import ENCODERS, Encoder, build_encoder, describe_encoders
 from xlbench.encoders.base import EncoderInfo
 from xlbench.encoders.byols import CHECKPOINT, WEIGHTS_ENV, BYOLSScratch
@@ -223,6 +224,7 @@ def test_byols_without_weights_says_where_to_get_them(monkeypatch: pytest.Monkey
     msg = str(err.value)
     assert "\n" not in msg and "serab-byols" in msg and CHECKPOINT in msg
     assert "weights=" in msg and WEIGHTS_ENV in msg
+    assert "offline" in msg and "xlbench weights fetch byols" in msg  # conftest sets HF_HUB_OFFLINE=1
 
 
 def test_byols_loads_a_nested_prefixed_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -357,13 +359,16 @@ def test_missing_hubert_says_what_to_download(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(MissingWeightsError) as err:
         build_encoder("hubert")
     msg = str(err.value)
-    assert "\n" not in msg and f"huggingface-cli download {HUBERT_ID}" in msg and "path=PATH" in msg
+    # conftest sets HF_HUB_OFFLINE=1: the error says so and names the command that downloads
+    assert "\n" not in msg and "xlbench weights fetch hubert" in msg and "offline (HF_HUB_OFFLINE=1" in msg
     with pytest.raises(MissingWeightsError, match="does not exist"):
         build_encoder("hubert", {"path": str(tmp_path / "nowhere")})
     with pytest.raises(MissingWeightsError, match="does not exist"):
         build_encoder(f"hf:{tmp_path / 'nowhere'}")
-    with pytest.raises(MissingWeightsError, match="not in the Hugging Face cache"):
+    with pytest.raises(MissingWeightsError, match=r"not in the Hugging Face cache .*weights fetch hf:someone/"):
         build_encoder("hf:someone/some-model")
+    with hub.local_only(), pytest.raises(MissingWeightsError, match="nothing is downloaded here"):
+        build_encoder("hubert")  # what `--encoder auto` relies on: local-only look-ups raise this
 
 
 def test_broken_model_folders_are_one_clear_line(tiny_dir: Path, tmp_path: Path) -> None:

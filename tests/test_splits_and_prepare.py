@@ -133,7 +133,12 @@ def test_prepare_prints_validation_and_split_tables(tmp_path: Path) -> None:
     assert Counter(u.emotion for u in manifest.utterances) == Counter({e: 84 for e in EMOTIONS_5})
     status = invoke("data", "status")
     assert "| emovo" in status.output and "ready" in status.output
-    assert "| italian    | target | real" in status.output
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in status.output.splitlines() if ln.startswith("| ")]
+    assert ["italian", "target", "real (emovo)", "emovo", "real: prepared", "420", ""] in rows
+    assert ["", "", "", "synth_it", "synthetic: not generated", "",
+            "`xlbench data generate --language italian` (or any run, on first use)"] in rows
+    assert ["french", "target", "synthetic (synth_fr)", "cafe", "missing", "",
+            "`xlbench data download --corpus cafe --accept-licence`"] in rows
 
 
 def test_prepare_shows_every_difference_from_the_expected_counts(tmp_path: Path) -> None:

@@ -24,6 +24,14 @@ class MissingWeightsError(XLBenchError):
     """Model weights that must be on disk are not."""
 
 
+class NetworkError(XLBenchError):
+    """A download failed: no network, an unreachable host, an HTTP error, an interrupted transfer."""
+
+
+class OfflineError(XLBenchError):
+    """Something must be downloaded but xlbench is offline (HF_HUB_OFFLINE=1 or --offline)."""
+
+
 class TrainingError(XLBenchError):
     """Training went wrong in a way the user must hear about (e.g. a NaN loss)."""
 

@@ -96,13 +96,16 @@ def _build_parts(
 
 def backbone_spec(p: Prepared) -> BackboneSpec:
     info = p.encoder.info()
+    options = dict(p.encoder_options)
+    if info.revision and getattr(p.encoder, "model_id", None) and "revision" not in options:
+        options["revision"] = info.revision  # the worker loads exactly the commit the harness resolved
     return BackboneSpec(
         mode=p.mode,
         dim=info.dim,
         n_classes=len(p.classes),
         pooling=p.encoder.pooling,
         encoder=p.encoder_name if p.mode == "finetune" else None,
-        encoder_options=p.encoder_options,
+        encoder_options=tuple(sorted(options.items())),
     )
 
 

@@ -46,6 +46,16 @@ def features_dir() -> Path:
     return subdir("features")
 
 
+def corpora_dir() -> Path:
+    """Where downloaded and imported corpora are unpacked: ``<data home>/corpora/<name>``."""
+    return subdir("corpora")
+
+
+def downloads_dir() -> Path:
+    """Archives while they download (resumable ``.part`` files) and the checksums recorded."""
+    return subdir("downloads")
+
+
 def results_dir() -> Path:
     env = os.environ.get("XLBENCH_RESULTS")
     if env:

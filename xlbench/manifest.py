@@ -13,12 +13,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xlbench import __version__
 from xlbench.audio import AudioError, inspect_audio
 from xlbench.corpora.base import Entry, ScanResult
+from xlbench.corpus_store import read_source
 from xlbench.errors import DataError
 from xlbench.home import atomic_write_text, manifests_dir
 from xlbench.protocol import EMOTIONS_5, PROTOCOL_VERSION, CorpusSpec, Emotion, Gender
@@ -72,6 +74,9 @@ class Manifest(BaseModel):
     dropped: dict[str, int] = Field(default_factory=dict)  # raw label -> files dropped by the protocol
     excluded: list[BadFile] = Field(default_factory=list)  # left out on purpose (song, EMO-DB 2.0 ...)
     skipped: list[BadFile] = Field(default_factory=list)  # bad files skipped with --skip-bad
+    #: where a downloaded or imported corpus came from (archive URLs and checksums, or the Hub
+    #: repository and commit); None for a folder the user prepared themselves
+    source: dict[str, Any] | None = None
     utterances: list[Utterance]
 
     def counts(self) -> Counter[Emotion]:
@@ -164,6 +169,7 @@ def build_manifest(
         dropped=dict(sorted(scan.dropped.items())),
         excluded=[BadFile(path=p, reason=r) for p, r in scan.excluded],
         skipped=[BadFile(path=p, reason=r) for p, r in skipped],
+        source=read_source(scan.root),
         utterances=utterances,
     )
 

@@ -7,7 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 console = Console(stderr=True)
 
@@ -33,6 +42,25 @@ def bar(description: str, total: int | None, enabled: bool = True) -> Iterator:
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
+
+
+@contextmanager
+def bytes_bar(description: str, total: int | None, done: int = 0, enabled: bool = True) -> Iterator:
+    """Like ``bar`` for a transfer: sizes and speed in bytes, starting at ``done`` (a resumed file)."""
+    if not enabled or not globally_enabled() or not console.is_terminal:
+        yield lambda n: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total, completed=done)
+        yield lambda n: progress.advance(task, n)
 
 
 def note(message: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from xlbench import __version__, progress
+from xlbench import __version__, hub, progress
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
@@ -107,17 +107,21 @@ class ResolvedEncoder:
 
 
 def resolve_encoder(name: str, options: dict[str, str]) -> ResolvedEncoder:
-    """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats."""
+    """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats.
+
+    A named encoder downloads missing weights on first use (unless offline); ``auto`` never does.
+    """
     opts = tuple(sorted(options.items()))
     if name != DEFAULT_ENCODER:
         return ResolvedEncoder(build_encoder(name, options), name, opts)
     try:
-        return ResolvedEncoder(build_encoder("hubert", options), "hubert", opts)
+        with hub.local_only():
+            return ResolvedEncoder(build_encoder("hubert", options), "hubert", opts)
     except MissingWeightsError:
         note = (
             "encoder: HuBERT weights (facebook/hubert-base-ls960) are not on this machine; using the "
-            f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). Pass --encoder hubert once the "
-            "weights are local."
+            f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). `xlbench weights fetch hubert` "
+            "downloads HuBERT (or pass --encoder hubert to download it on first use)."
         )
         return ResolvedEncoder(build_encoder(FALLBACK_ENCODER, {}), FALLBACK_ENCODER, (), note)
 

@@ -139,9 +139,11 @@ class BackboneSpec:
         the same pretrained weights (the encoder is loaded once per process)."""
         if self.mode == "frozen":
             return lambda: Backbone(None, self.dim, self.n_classes, self.pooling)
+        from xlbench import hub
         from xlbench.encoders import build_encoder
 
-        pretrained = build_encoder(self.encoder or "", dict(self.encoder_options))
+        with hub.local_only():  # the harness fetched the weights already; a worker never downloads
+            pretrained = build_encoder(self.encoder or "", dict(self.encoder_options))
 
         def make() -> Backbone:
             enc = copy.deepcopy(pretrained)

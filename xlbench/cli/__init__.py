@@ -7,15 +7,17 @@ import importlib
 import importlib.util
 import os
 import sys
+from typing import Any, TypeVar
 
 import click
 
 from xlbench import __version__
 from xlbench.errors import XLBenchError
 
-# Nothing is ever downloaded at run time (DESIGN.md); set before transformers is imported.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+F = TypeVar("F", bound=Any)
+
+# What a user names (an encoder, a corpus) is downloaded on first use; `--offline` or
+# HF_HUB_OFFLINE=1 forbids it (xlbench.hub). The main command never downloads either way.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 #: command name -> "module:attribute" (imported on first use)
@@ -30,9 +32,11 @@ COMMANDS = {
     "leaderboard": "xlbench.cli.leaderboard:leaderboard",
     "reproduce": "xlbench.cli.leaderboard:reproduce",
     "grid": "xlbench.cli.leaderboard:grid",
+    "weights": "xlbench.cli.weights:weights",
+    "doctor": "xlbench.cli.doctor:doctor",
 }
 SHORT_HELP = {
-    "data": "Prepare corpora and see which languages are ready.",
+    "data": "Download, import or prepare corpora; see which languages are ready.",
     "features": "Extract and manage cached encoder features.",
     "run": "Run a method on one target language for several seeds.",
     "runs": "List and show run records.",
@@ -42,6 +46,8 @@ SHORT_HELP = {
     "leaderboard": "Render, check and validate the leaderboard.",
     "reproduce": "Run the paper's grids and put our numbers beside the paper's.",
     "grid": "Run methods × targets × N_k × seeds, locally or on Slurm.",
+    "weights": "Download and list encoder weights (Hugging Face cache, BYOL-S).",
+    "doctor": "Check the environment and say how to fix each problem.",
 }
 
 
@@ -89,8 +95,29 @@ class LazyGroup(click.Group):
             ctx.exit(130)
 
 
+def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from xlbench.hub import set_offline
+
+        set_offline()
+    return value
+
+
+def offline_option(func: F) -> F:
+    """``--offline`` on a command: nothing is downloaded (same as ``xlbench --offline`` or HF_HUB_OFFLINE=1)."""
+    return click.option(
+        "--offline",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_go_offline,
+        help="Never touch the network (as HF_HUB_OFFLINE=1): use only what is on this machine.",
+    )(func)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="xlbench")
+@offline_option
 def main() -> None:
     """Cross-lingual speech emotion recognition benchmark (after Agarla et al. 2024).
 

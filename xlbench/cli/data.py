@@ -1,7 +1,8 @@
-"""`xlbench data ...`: prepare corpora, show what is ready, generate the synthetic corpus."""
+"""`xlbench data ...`: download, import and prepare corpora, show what is ready, generate the synthetic corpus."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -9,18 +10,20 @@ import click
 from tabulate import tabulate
 
 from xlbench import progress
+from xlbench.cli import offline_option
 from xlbench.corpora import CORPORA, get_corpus
-from xlbench.errors import DataError
+from xlbench.errors import ConfigError, DataError
 from xlbench.home import data_home
 from xlbench.languages import resolve, synthetic_corpus_name
 from xlbench.manifest import build_manifest, load_manifest, save_manifest, validation_rows
 from xlbench.protocol import EMOTIONS_5, LANGUAGES, REAL_CORPORA, CorpusSpec
+from xlbench.sources import source
 from xlbench.splits import SPLITS, apply_split, load_split
 
 
 @click.group()
 def data() -> None:
-    """Prepare corpora and see which languages are ready."""
+    """Download, import or prepare corpora; see which languages are ready."""
 
 
 def split_table(spec: CorpusSpec, utterances) -> tuple[str, list[str]]:
@@ -52,6 +55,11 @@ def prepare(corpus_name: str, root: Path, skip_bad: bool) -> None:
     Prints the utterances found per emotion against the protocol's expected counts, and the
     fixed speaker split.
     """
+    prepare_and_report(corpus_name, root, skip_bad)
+
+
+def prepare_and_report(corpus_name: str, root: Path, skip_bad: bool = False) -> None:
+    """What `data prepare` does (also run after `data download` and `data import`)."""
     loader = get_corpus(corpus_name)
     spec = loader.spec
     if spec.synthetic:
@@ -102,11 +110,113 @@ def prepare(corpus_name: str, root: Path, skip_bad: bool) -> None:
             fg="yellow",
         )
     click.echo(f"manifest: {path}")
+    if manifest.source and manifest.source.get("kind") == "hub":
+        click.echo(f"source: {manifest.source['repo']} at revision {manifest.source['revision']}")
+
+
+def _accept_licence(corpus: str, accepted: bool) -> None:
+    """Show the licence; go on only with --accept-licence or an interactive yes."""
+    src = source(corpus)
+    click.echo(f"{src.terms}.\nlicence: {src.licence}; official page: {src.page}")
+    if accepted:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"downloading {corpus} requires accepting its licence ({src.licence}, see {src.page}): "
+            "pass --accept-licence"
+        )
+    click.confirm("Do you accept this licence and want to download it?", abort=True)
+
+
+@data.command()
+@click.option("--corpus", "corpus_name", required=True, help=f"One of: {', '.join(REAL_CORPORA)}.")
+@click.option("--accept-licence", is_flag=True, help="Accept the corpus licence (it is shown) without a prompt.")
+@click.option(
+    "--mirror",
+    metavar="URL",
+    default=None,
+    help="Fetch each archive from URL/<archive name> instead of the official source (same checksums apply).",
+)
+@click.option(
+    "--forget-checksums",
+    is_flag=True,
+    help="Forget the sizes and sha256 recorded at earlier downloads (after the owners publish a new release).",
+)
+@click.option("--skip-bad", is_flag=True, help="Prepare: skip unreadable or unparseable files instead of stopping.")
+@offline_option
+def download(
+    corpus_name: str, accept_licence: bool, mirror: str | None, forget_checksums: bool, skip_bad: bool
+) -> None:
+    """Download a corpus from its owners' official source, unpack it into the data home and prepare it.
+
+    Shows the licence and needs --accept-licence (or a yes at the prompt). Interrupted downloads
+    resume; archives are checked (the source's md5 where it publishes one, else the size and
+    sha256 recorded at the first download) and unpacked atomically into <data home>/corpora/NAME,
+    then `data prepare` runs and prints its validation table. Corpora that need registration
+    (SAVEE) say where to register and which folder to fill.
+    """
+    from xlbench.corpus_fetch import ManualCorpus, archive_url, download_corpus, manual_instructions
+    from xlbench.download import ChecksumLog
+
+    spec = get_corpus(corpus_name).spec
+    if spec.synthetic:
+        raise DataError(f"{spec.name} is generated, not downloaded: use `xlbench data generate`")
+    src = source(spec.name)
+    if src.how != "download":
+        raise ManualCorpus(manual_instructions(src))
+    _accept_licence(spec.name, accept_licence)
+    if forget_checksums:
+        log = ChecksumLog()
+        for a in src.archives:
+            log.forget(archive_url(a.url, a.filename, mirror))
+    fetched = download_corpus(spec.name, mirror=mirror)
+    click.echo(f"{spec.title}: unpacked into {fetched.root}\n")
+    prepare_and_report(spec.name, fetched.root, skip_bad)
+
+
+@data.command(name="import")
+@click.option("--corpus", "corpus_name", required=True, help=f"One of: {', '.join(REAL_CORPORA)}.")
+@click.option(
+    "--hub", "hub_id", required=True, metavar="REPO_ID", help="Hub dataset id, or a local folder of its parquet files."
+)
+@click.option("--revision", default=None, help="Branch, tag or commit (default: main); the commit read is recorded.")
+@click.option("--skip-bad", is_flag=True, help="Prepare: skip unreadable or unparseable files instead of stopping.")
+@offline_option
+def import_(corpus_name: str, hub_id: str, revision: str | None, skip_bad: bool) -> None:
+    """Import a Hugging Face Hub copy of a corpus that keeps the original file names, then prepare it.
+
+    Needs the `datasets` package (pip install 'xlbench[hub]'). The audio is written under its
+    original names into <data home>/corpora/NAME (WAV bytes unchanged; other formats decoded with
+    soundfile), so the shipped speaker splits apply; the repository and commit go into the
+    manifest. Copies without file names are refused: their speakers are unknown.
+    """
+    from xlbench.hub_import import import_corpus
+
+    spec = get_corpus(corpus_name).spec
+    done = import_corpus(spec.name, hub_id, revision=revision)
+    at = f" at commit {done.revision}" if done.revision else ""
+    click.echo(f"{spec.title}: {done.files} files from {done.repo}{at} (names from {done.name_column}) in {done.root}")
+    click.echo("")
+    prepare_and_report(spec.name, done.root, skip_bad)
+
+
+def _corpus_state(corpus: str) -> tuple[str, int | None, str]:
+    """(state, utterances, how to get it) of one real corpus: real (prepared), downloaded or missing."""
+    from xlbench.corpus_store import corpus_folder
+    from xlbench.sources import get_command
+
+    manifest = load_manifest(corpus)
+    if manifest is not None:
+        return "real: prepared", len(manifest.utterances), ""
+    folder = corpus_folder(corpus)
+    if folder.is_dir():
+        return "downloaded, not prepared", None, f"xlbench data prepare --corpus {corpus} --root {folder}"
+    return "missing", None, get_command(corpus)
 
 
 @data.command()
 def status() -> None:
-    """Show which corpora are prepared and which languages are ready."""
+    """Per language: which corpora are real, synthetic or missing, and the command that gets each."""
     rows = []
     for name in CORPORA.names():
         try:
@@ -132,13 +242,30 @@ def status() -> None:
     lang_rows = []
     for lang in LANGUAGES.values():
         res = resolve(lang.name, "auto")
-        if res.synthetic:
-            ready = load_manifest(synthetic_corpus_name(lang.name)) is not None
-            state = "synthetic (generated)" if ready else "synthetic (generated on first use)"
+        uses = f"{'synthetic' if res.synthetic else 'real'} ({', '.join(res.corpora)})"
+        first = [lang.name, "source" if lang.source else "target", uses]
+        for corpus in lang.corpora:
+            try:
+                state, n, how = _corpus_state(corpus)
+            except DataError as exc:
+                state, n, how = "corrupt manifest", None, str(exc)[:80]
+            shown = f"`{how}`" if how.startswith("xlbench") else how
+            lang_rows.append([*first, corpus, state, "" if n is None else n, shown])
+            first = ["", "", ""]
+        synth = synthetic_corpus_name(lang.name)
+        generated = load_manifest(synth)
+        if generated:
+            lang_rows.append([*first, synth, "synthetic: generated", len(generated.utterances), ""])
         else:
-            state = "real"
-        lang_rows.append([lang.name, "source" if lang.source else "target", state, ", ".join(res.corpora)])
-    click.echo(tabulate(lang_rows, headers=["language", "role", "data", "corpora"], tablefmt="github"))
+            how = f"`xlbench data generate --language {lang.name}` (or any run, on first use)"
+            lang_rows.append([*first, synth, "synthetic: not generated", "", how])
+    click.echo(
+        tabulate(
+            lang_rows,
+            headers=["language", "role", "runs use", "corpus", "state", "utterances", "get it with"],
+            tablefmt="github",
+        )
+    )
 
 
 @data.command()

@@ -11,6 +11,7 @@ import click
 from tabulate import tabulate
 
 from xlbench import progress
+from xlbench.cli import offline_option
 from xlbench.errors import ConfigError
 from xlbench.method import config_label, get_method, parse_overrides
 from xlbench.protocol import TARGET_LANGUAGES, data_label
@@ -107,7 +108,8 @@ def _report(outcomes: list[Outcome], name: str) -> None:
     "--encoder",
     default="auto",
     show_default=True,
-    help="Encoder name or hf:<id|path>; auto = HuBERT if its weights are local, else logmel-stats.",
+    help="Encoder name or hf:<id|path> (downloaded on first use unless --offline); auto = HuBERT if its "
+    "weights are local, else logmel-stats (auto never downloads).",
 )
 @click.option(
     "--encoder-option",
@@ -174,6 +176,7 @@ def _report(outcomes: list[Outcome], name: str) -> None:
     is_flag=True,
     help="Skip the hidden-label audit of the method (records say 'skipped'; leaderboards refuse them).",
 )
+@offline_option
 def run(
     method,
     target,

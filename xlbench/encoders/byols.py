@@ -15,6 +15,10 @@ padded steps are zeroed before each convolution, so padding never changes a vali
 Dimension: the published checkpoint ``default2048_...pth`` gives 2048 values (5.3 M parameters);
 the paper's Table 1 says 1024 and 1.6 M, which is this network with ``d = 1024``. The width is
 read from the checkpoint, so either loads.
+
+Weights: ``weights=PATH`` or ``$XLBENCH_BYOLS_WEIGHTS``; otherwise the published checkpoint in
+the data home (``$XLBENCH_HOME/weights/byols/``), downloaded on first use from the serab-byols
+repository at a pinned commit and checked against git's blob id of the file at that commit.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xlbench import hub
+from xlbench.download import Checksum, fetch_file
 from xlbench.encoders.base import Encoder, EncoderInfo, Option, describe_built, parse_int
 from xlbench.encoders.frontends import log_mel, masked_mean_std, mel_filterbank, time_mask
 from xlbench.encoders.weights import file_sha256
 from xlbench.errors import ConfigError, MissingWeightsError
+from xlbench.home import subdir
 
 N_FFT, WIN, HOP, N_MELS = 1024, 400, 160, 64
 F_MIN, F_MAX = 60.0, 7800.0
@@ -40,10 +47,17 @@ EPS = float(torch.finfo(torch.float32).eps)  # serab-byols: log(mel + float32 ep
 DEFAULT_DIM = 2048
 WEIGHTS_ENV = "XLBENCH_BYOLS_WEIGHTS"
 CHECKPOINT = "default2048_BYOLAs64x96-2105311814-e100-bs256-lr0003-rs42.pth"
+#: the serab-byols repository at the commit whose checkpoint xlbench downloads
+REPOSITORY = "GasserElbanna/serab-byols"
+COMMIT = "115fd81235d2c14ddab4bcf55ed79250711c2a2c"
+#: git's blob id of checkpoints/<CHECKPOINT> at that commit (`git ls-tree`): the published checksum
+CHECKPOINT_BLOB = "04fb26805f52db1af541b2186d1fc1a9ce86e4c7"
+#: where it is downloaded from; XLBENCH_BYOLS_URL names a mirror of the same file
+CHECKPOINT_URL = f"https://raw.githubusercontent.com/{REPOSITORY}/{COMMIT}/checkpoints/{CHECKPOINT}"
+FETCH_COMMAND = "xlbench weights fetch byols"
 WHERE = (
-    f"download checkpoints/{CHECKPOINT} (the AudioNTT2020 'default' model) from "
-    "https://github.com/GasserElbanna/serab-byols and pass --encoder-option weights=/path/to/it.pth "
-    f"or set {WEIGHTS_ENV}=/path/to/it.pth"
+    f"run `{FETCH_COMMAND}` (it downloads checkpoints/{CHECKPOINT} from https://github.com/{REPOSITORY}), or "
+    f"pass --encoder-option weights=/path/to/it.pth or set {WEIGHTS_ENV}=/path/to/it.pth"
 )
 
 
@@ -141,9 +155,10 @@ class BYOLS(Encoder):
         return frames.masked_fill(~time_mask(flen, frames.shape[1])[..., None], 0.0), flen
 
     def info(self) -> EncoderInfo:
+        fetched = self.weights_path is not None and self.weights_path == default_checkpoint_path()
         return EncoderInfo(
             name=self.name,
-            revision=self.weights_path.stem if self.weights_path else None,
+            revision=(f"{REPOSITORY}@{COMMIT}" if fetched else self.weights_path.stem) if self.weights_path else None,
             weights_sha=self._weights_sha,
             dim=self.net.d,
             frame_dim=self.net.d,
@@ -166,9 +181,10 @@ class BYOLS(Encoder):
         out: dict[str, Any] = {"dim": DEFAULT_DIM, "params": sum(p.numel() for p in scratch.parameters())}
         out["pretrained"] = True
         try:
-            path = resolve_weights(None)
+            with hub.local_only():  # a listing never downloads
+                path = resolve_weights(None)
         except MissingWeightsError:
-            out["weights"] = f"missing (set {WEIGHTS_ENV} or pass --encoder-option weights=PATH)"
+            out["weights"] = f"missing: `{FETCH_COMMAND}` (or downloaded on first use), or set {WEIGHTS_ENV}"
         else:
             out["weights"] = f"found: {path}"
         return out
@@ -211,11 +227,33 @@ class BYOLSScratch(BYOLS):
 # -- checkpoints ----------------------------------------------------------------------------
 
 
+def default_checkpoint_path() -> Path:
+    """Where the downloaded checkpoint lives: ``$XLBENCH_HOME/weights/byols/<CHECKPOINT>``."""
+    return subdir("weights", "byols", create=False) / CHECKPOINT
+
+
+def fetch_checkpoint(show_progress: bool = True) -> Path:
+    """Download the published checkpoint into the data home (resumable), checked against its git blob id."""
+    path = default_checkpoint_path()
+    if path.is_file():
+        return path
+    url = os.environ.get("XLBENCH_BYOLS_URL") or CHECKPOINT_URL
+    hub.require_downloads(f"the BYOL-S checkpoint {CHECKPOINT}", FETCH_COMMAND, where=path)
+    check = Checksum("git-blob-sha1", CHECKPOINT_BLOB, f"git blob id at {REPOSITORY}@{COMMIT[:12]}")
+    fetch_file(url, path, what=f"BYOL-S checkpoint {CHECKPOINT}", checksums=[check], show_progress=show_progress)
+    return path
+
+
 def resolve_weights(weights: str | os.PathLike[str] | None) -> Path:
+    """The checkpoint to load: the option, then $XLBENCH_BYOLS_WEIGHTS, then the data home (downloaded
+    on first use unless xlbench is offline or inside ``hub.local_only()``)."""
     source = "option weights" if weights else f"${WEIGHTS_ENV}"
     weights = weights or os.environ.get(WEIGHTS_ENV)
     if not weights:
-        raise MissingWeightsError(f"BYOL-S weights not given: {WHERE}")
+        if default_checkpoint_path().is_file() or hub.downloads_allowed():
+            return fetch_checkpoint()
+        why = f" and xlbench is offline ({hub.offline_reason()})" if hub.offline() else ""
+        raise MissingWeightsError(f"BYOL-S weights are not on this machine{why}: {WHERE}")
     path = Path(weights).expanduser()
     if path.is_dir():
         found = sorted(path.glob("default*.pth"))

@@ -4,7 +4,11 @@ HuBERT base (Hsu et al. 2021; paper Sec. 3.2.1, Table 1) is ``facebook/hubert-ba
 transformers' ``HubertModel``; the utterance vector is the mean of the last hidden state over
 the valid frames. ``hf:<id or path>`` takes any wav2vec2-family speech encoder (wav2vec2, HuBERT,
 WavLM, data2vec-audio) through ``AutoModel``. Weights come from a local folder (``path=`` for
-``hubert``, the path itself for ``hf:``) or an existing Hugging Face cache, never the network.
+``hubert``, the path itself for ``hf:``) or the standard Hugging Face cache; a model id missing
+from the cache is downloaded on first use (xlbench.hub: only its config and one copy of its
+weights, with a progress bar), unless xlbench is offline. ``revision=`` picks a branch, tag or
+commit (default ``main``); the commit actually loaded is recorded in ``info().revision``, in run
+records and in the feature-cache key.
 
 Batching never changes an utterance's frames. The reference is each utterance encoded alone, at
 its own length; a padded batch reproduces it because
@@ -46,9 +50,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from xlbench import hub
 from xlbench.encoders.base import Encoder, EncoderInfo, Option
 from xlbench.encoders.weights import files_sha256
-from xlbench.errors import ConfigError, MissingWeightsError
+from xlbench.errors import ConfigError, MissingWeightsError, OfflineError
 
 #: model types whose transformers implementation has the wav2vec2-style conv feature encoder,
 #: attention masks and ``_get_feat_extract_output_lengths`` this module relies on (all tested)
@@ -155,18 +160,30 @@ class HFEncoder(Encoder):
     pooling = "mean"
     frozen_ok = True
     OPTIONS: ClassVar[dict[str, Option]] = {
-        "layer": Option("hidden state to use: 0..L (default: the last), or avg (learned weighted average)", parse_layer)
+        "layer": Option(
+            "hidden state to use: 0..L (default: the last), or avg (learned weighted average)", parse_layer
+        ),
+        "revision": Option("branch, tag or commit of a Hub model (default: main); the commit is recorded"),
     }
     #: model types this class accepts (None: any of SPEECH_MODEL_TYPES)
     expect_types: ClassVar[tuple[str, ...] | None] = None
 
-    def __init__(self, model: str, *, layer: int | str | None = None, display_name: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        layer: int | str | None = None,
+        revision: str | None = None,
+        display_name: str | None = None,
+    ) -> None:
         super().__init__()
         if not model:
             raise ConfigError("hf: needs a model id or folder, e.g. hf:facebook/wav2vec2-base or hf:/path/to/model")
         self.source = model
         self.display_name = display_name or f"hf:{model}"
-        self.folder, self.revision, self.model_id = locate(model, self._how_to_get(model))
+        self.folder, self.revision, self.model_id = locate(
+            model, self._how_to_get(model), revision=revision, fetch_command=self._fetch_command(model)
+        )
         self.config = load_config(self.folder, self.expect_types)
         self.revision = self.revision or getattr(self.config, "_commit_hash", None)
         self.weight_files = weight_files(self.folder, self._how_to_get(model))
@@ -188,12 +205,14 @@ class HFEncoder(Encoder):
         self._weights_sha: str | None = None
 
     # -- options and errors -------------------------------------------------------------------
+    def _fetch_command(self, model: str) -> str:
+        return f"xlbench weights fetch hf:{model}"
+
     def _how_to_get(self, model: str) -> str:
         if _looks_like_repo_id(model) and not Path(model).expanduser().exists():
             return (
-                f"on a machine with internet run `huggingface-cli download {model}` (or `hf download "
-                f"{model}`) and copy the Hugging Face cache here (HF_HOME / HF_HUB_CACHE), or put the model "
-                f"folder at PATH and use hf:PATH"
+                f"run `{self._fetch_command(model)}` (it downloads into the Hugging Face cache), or put the "
+                "model folder at PATH and use hf:PATH"
             )
         return "pass a folder written by save_pretrained (config.json + model.safetensors)"
 
@@ -322,6 +341,9 @@ class HFEncoder(Encoder):
             "family": "transformers-speech",
             "code_version": self.version,
             "model_type": self.config.model_type,
+            # the Hub commit, where known: a new revision may change the config (and so the frames)
+            # while keeping the weights' bytes, so it gets its own cache entry
+            "revision": self.revision,
             "weights_sha": self.weights_sha,
             "layer": self.layer,
             "do_normalize": self.do_normalize,
@@ -343,20 +365,25 @@ class HuBERT(HFEncoder):
         **HFEncoder.OPTIONS,
     }
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, layer: int | str | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, layer: int | str | None = None, revision: str | None = None
+    ) -> None:
         self.path = str(Path(path).expanduser()) if path else None
         source = self.path or HUBERT_ID
         if self.path and not Path(self.path).is_dir():
             raise MissingWeightsError(
-                f"HuBERT folder {self.path} (option path) does not exist: put the {HUBERT_ID} folder there "
-                f"(`huggingface-cli download {HUBERT_ID} --local-dir {self.path}` on a machine with internet)"
+                f"HuBERT folder {self.path} (option path) does not exist: put the {HUBERT_ID} folder there, or "
+                "drop the option to use the Hugging Face cache (`xlbench weights fetch hubert`)"
             )
-        super().__init__(source, layer=layer, display_name=self.name)
+        super().__init__(source, layer=layer, revision=revision, display_name=self.name)
+
+    def _fetch_command(self, model: str) -> str:
+        return "xlbench weights fetch hubert"
 
     def _how_to_get(self, model: str) -> str:
         return (
-            f"on a machine with internet run `huggingface-cli download {HUBERT_ID}` and copy the Hugging "
-            f"Face cache here, or put the model folder at PATH and pass --encoder-option path=PATH"
+            "run `xlbench weights fetch hubert` (it downloads into the Hugging Face cache), or put the model "
+            "folder at PATH and pass --encoder-option path=PATH"
         )
 
     def info(self) -> EncoderInfo:
@@ -375,7 +402,7 @@ class HuBERT(HFEncoder):
         if "dim" not in found:  # not on this machine: HuBERT base's sizes are known anyway
             found.update(dim=768, params=HUBERT_BASE_PARAMS)
         if str(found.get("weights", "")).startswith("missing"):
-            found["weights"] = f"missing: `huggingface-cli download {HUBERT_ID}`, or --encoder-option path=DIR"
+            found["weights"] = "missing: `xlbench weights fetch hubert` (or downloaded on first use)"
         return {"pretrained": True, **found}
 
 
@@ -386,26 +413,48 @@ def _looks_like_repo_id(text: str) -> bool:
     return bool(_REPO_ID.match(text)) and not text.startswith((".", "~"))
 
 
-def locate(model: str, how: str) -> tuple[Path, str | None, str | None]:
-    """(folder, revision, hub id) for a local folder or a model id in the Hugging Face cache."""
+def locate(
+    model: str, how: str, *, revision: str | None = None, fetch_command: str = ""
+) -> tuple[Path, str | None, str | None]:
+    """(folder, commit, hub id) for a local folder, or a model id in (or downloaded into) the cache.
+
+    A model id missing from the cache is downloaded when xlbench.hub allows it; offline (or inside
+    ``hub.local_only()``) it is a one-line MissingWeightsError / OfflineError saying what to do.
+    """
     path = Path(model).expanduser()
     if path.exists():
         if not path.is_dir():
             raise MissingWeightsError(f"{path} is a file; a transformers model is a folder (config.json + weights)")
+        if revision:
+            raise ConfigError(f"revision={revision} applies to Hub model ids; {path} is a local folder")
         return path, folder_revision(path), None
     if not _looks_like_repo_id(model):
         raise MissingWeightsError(f"model folder {path} does not exist: {how}")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    found = hub.cached_snapshot(model, revision)
+    if found is None:
+        command = fetch_command or f"xlbench weights fetch hf:{model}"
+        try:
+            found = hub.fetch_snapshot(model, revision=revision, choose=choose_model_files, fetch_command=command)
+        except OfflineError as exc:  # for a caller, weights missing offline are missing weights
+            raise MissingWeightsError(str(exc)) from None
+    return found.folder, found.commit, model
 
-    cache_dir = os.environ.get("HF_HUB_CACHE") or None
-    try:
-        folder = Path(snapshot_download(model, local_files_only=True, cache_dir=cache_dir))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        raise MissingWeightsError(
-            f"{model} is not in the Hugging Face cache and nothing is downloaded at run time: {how}"
-        ) from None
-    return folder, folder.name, model
+
+def choose_model_files(files: list[str] | tuple[str, ...] | Any) -> list[str]:
+    """What a speech encoder needs from a Hub repository: its configs and one copy of its weights.
+
+    safetensors are preferred, as transformers does; the pickle weights are fetched only when a
+    repository has no safetensors (many repositories carry both, and TensorFlow/Flax ones too).
+    """
+    names = set(files)
+    wanted = [n for n in ("config.json", "preprocessor_config.json") if n in names]
+    safetensors = sorted(n for n in names if "/" not in n and n.endswith(".safetensors"))
+    index = "model.safetensors.index.json"
+    if safetensors or index in names:
+        return wanted + ([index] if index in names else []) + safetensors
+    pickles = sorted(n for n in names if "/" not in n and re.fullmatch(r"pytorch_model(-\d+-of-\d+)?\.bin", n))
+    bin_index = "pytorch_model.bin.index.json"
+    return wanted + ([bin_index] if bin_index in names else []) + pickles
 
 
 def folder_revision(path: Path) -> str | None:
@@ -520,7 +569,8 @@ def quiet_transformers() -> Iterator[None]:
 def describe_hf(source: str, expect: tuple[str, ...] | None = None) -> dict[str, Any]:
     """What a listing shows without loading weights: dims and parameter count from the config."""
     try:
-        folder, _, _ = locate(source, "")
+        with hub.local_only():  # a listing never downloads
+            folder, _, _ = locate(source, "")
         config = load_config(folder, expect)
         weight_files(folder, "")
     except (MissingWeightsError, ConfigError) as exc:
