@@ -87,6 +87,9 @@ class Encoder(nn.Module, ABC):
     frozen_ok: bool = True
     #: how frames become a vector: "mean", "mean+std" or "mean+max"
     pooling: str = "mean"
+    #: ``frames`` accepts ``lengths`` on the host (CPU) with ``wav`` on an accelerator, and then
+    #: never waits for the device (xlbench.accelerator); others get lengths on ``wav``'s device
+    host_lengths: ClassVar[bool] = False
 
     # -- construction from text options ------------------------------------------------------
     @classmethod
