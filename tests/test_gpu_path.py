@@ -27,7 +27,7 @@ from xlbench.encoders.hf_kernels import MaskedGroupNorm
 from xlbench.encoders.tiny import tiny_hubert, tiny_wav2vec2
 from xlbench.errors import ConfigError
 from xlbench.features import encoder_key, extract_frames
-from xlbench.inputs import Backbone, FrozenInputs, WaveInputs, random_crops
+from xlbench.inputs import Backbone, FrozenInputs, WaveBank, WaveInputs, random_crops
 from xlbench.isolation import TestSet as HeldOut
 from xlbench.isolation import job_for, run_method
 from xlbench.protocol import EMOTIONS_5
@@ -241,6 +241,13 @@ def test_gathered_crops_are_the_loop_crops(seed: int) -> None:
     assert np.array_equal(batch.x.numpy(), expected) and batch.lengths.tolist() == valid
     assert batch.host_lengths is not None and batch.host_lengths.tolist() == valid
     assert a.random() == b.random()  # the same draws were taken from the run's random stream
+    # the one-kernel gather a GPU runs, here on the CPU: the same crops
+    bank = WaveBank(rows)
+    bank.host = None
+    gathered = bank.crops(np.arange(len(rows)), size, np.random.default_rng(seed))
+    assert torch.equal(gathered.x, batch.x) and torch.equal(gathered.lengths, batch.lengths)
+    whole = bank.whole(np.array([2, 0]))
+    assert whole.x.shape == (2, lengths[2]) and torch.equal(whole.x[1, :size], torch.from_numpy(rows[0]))
 
 
 def test_wave_inputs_batches_and_their_journey_to_a_worker() -> None:
