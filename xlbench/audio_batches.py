@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -104,7 +105,11 @@ def audio_batches(
         prefetch_factor=2 if workers else None,
         multiprocessing_context=context,
     )
-    it = iter(loader)
+    with warnings.catch_warnings():
+        # torch warns when the workers outnumber the cores; the caller chose the number (and more
+        # readers than cores pay while files are read from disk)
+        warnings.filterwarnings("ignore", message="This DataLoader will create")
+        it = iter(loader)
     try:
         for item in it:
             if isinstance(item, XLBenchError):
