@@ -498,7 +498,8 @@ def embed_for_pca(
         seed_everything(seed)
         model = p.method_cls(cfg)
         ctx = FitContext(inputs=inputs, device=p.device, seed=seed, n_classes=len(p.classes),
-                         make_backbone=make_backbone_factory(p), show_progress=False, label=f"{method} · {target}")
+                         make_backbone=make_backbone_factory(p, inputs, task), show_progress=False,
+                         label=f"{method} · {target}")
         emit(f"fitting {method} on {target} (seed {seed}) for the PCA figure")
         model.fit(task, ctx)
         sets_ = (truth.source_test, truth.target_test)

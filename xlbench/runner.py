@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from xlbench import __version__, progress
+from xlbench.components.heads import make_head
+from xlbench.components.standardize import standardizer_for_task, wants_standardizer
 from xlbench.datasets import DataChoice, LanguageData, load_language
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
@@ -53,7 +55,7 @@ from xlbench.records import (
 )
 from xlbench.splits import SPLITS_VERSION
 from xlbench.stats import classification_metrics
-from xlbench.tasks import ALL_LABELS, EvalSet, TaskTruth, build_task
+from xlbench.tasks import ALL_LABELS, EvalSet, TaskTruth, TransferTask, build_task
 from xlbench.tracking import log_run
 from xlbench.training import FitContext, TrainConfig, seed_everything
 
@@ -311,17 +313,30 @@ def make_inputs(p: Prepared, utts: Sequence[Utterance], crop_seconds: float, sho
     return FrozenInputs(frames, p.encoder.info().frame_rate, crop_seconds, p.encoder.pooling, p.device)
 
 
-def make_backbone_factory(p: Prepared) -> Callable[[], Backbone]:
+def make_backbone_factory(
+    p: Prepared, inputs: InputStore | None = None, task: TransferTask | None = None
+) -> Callable[[], Backbone]:
+    """Backbones for ``ctx.make_backbone()``: the head (and standardiser) the method's TrainConfig
+    asks for; the standardiser is fitted here, once, on ``task``'s training parts only."""
     info = p.encoder.info()
+    cfg = p.method_cls.Config(**p.config_dump)
+    opts = cfg if isinstance(cfg, TrainConfig) else TrainConfig()  # other configs: the defaults
+    standardizer = None
+    if wants_standardizer(opts.standardize, p.encoder, p.mode):
+        if inputs is None or task is None:
+            raise ConfigError("standardize needs the task's inputs to fit its statistics")
+        standardizer = standardizer_for_task(inputs, task)
 
     def factory() -> Backbone:
+        head = make_head(opts.head_type, info.dim, len(p.classes), opts.head_hidden, opts.head_dropout)
         if p.mode == "finetune":
             import copy
 
             enc = copy.deepcopy(p.encoder)  # every seed starts from the same pretrained weights
             enc.requires_grad_(True)
-            return Backbone(enc, info.dim, len(p.classes), p.encoder.pooling)
-        return Backbone(None, info.dim, len(p.classes), p.encoder.pooling)
+            return Backbone(enc, info.dim, len(p.classes), p.encoder.pooling, head=head)
+        std = standardizer.clone() if standardizer is not None else None
+        return Backbone(None, info.dim, len(p.classes), p.encoder.pooling, head=head, standardizer=std)
 
     return factory
 
@@ -352,7 +367,7 @@ def run_one(
         device=p.device,
         seed=seed,
         n_classes=len(p.classes),
-        make_backbone=make_backbone_factory(p),
+        make_backbone=make_backbone_factory(p, inputs, task),
         show_progress=req.show_progress,
         label=f"{p.method_cls.name} · {p.target.language} · seed {seed}",
     )
