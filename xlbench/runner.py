@@ -35,6 +35,7 @@ from xlbench.features import resolve_device
 from xlbench.inputs import Backbone, FrozenInputs, InputStore, WaveInputs
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, Method, get_method, make_config
+from xlbench.opensmile_worker import installed_version
 from xlbench.protocol import PROTOCOL_VERSION, SOURCE_LANGUAGE, TARGET_LANGUAGES, emotion_set, language
 from xlbench.records import (
     CorruptRecord,
@@ -60,7 +61,8 @@ from xlbench.tracking import log_run
 from xlbench.training import FitContext, TrainConfig, seed_everything
 
 DEFAULT_ENCODER = "auto"
-FALLBACK_ENCODER = "logmel-stats"
+CPU_ENCODER = "opensmile-compare"  # auto without a GPU: see resolve_encoder
+FALLBACK_ENCODER = "logmel-stats"  # auto where openSMILE is not installed
 
 
 @dataclass(frozen=True)
@@ -94,19 +96,28 @@ class Outcome:
 # -- resolution -------------------------------------------------------------------------------
 
 
-def resolve_encoder(name: str, options: dict[str, str]) -> tuple[Encoder, str | None]:
-    """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats."""
+def resolve_encoder(
+    name: str, options: dict[str, str], device: torch.device | None = None
+) -> tuple[Encoder, str | None]:
+    """Build the encoder. ``auto``: HuBERT on a GPU when its weights are on disk; otherwise
+    ``opensmile-compare``, the most accurate encoder that keeps the main command within a minute
+    on 2 CPU cores (docs/performance.md); ``logmel-stats`` where openSMILE is not installed."""
     if name != DEFAULT_ENCODER:
         return build_encoder(name, options), None
-    try:
-        return build_encoder("hubert", options), None
-    except MissingWeightsError:
-        note = (
-            "encoder: HuBERT weights (facebook/hubert-base-ls960) are not on this machine; using the "
-            f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). Pass --encoder hubert once the "
-            "weights are local."
-        )
-        return build_encoder(FALLBACK_ENCODER, {}), note
+    why = "on a CPU, HuBERT base encodes only a few audio seconds per second"
+    if device is not None and device.type in ("cuda", "mps"):
+        try:
+            return build_encoder("hubert", options), None
+        except MissingWeightsError:
+            why = "HuBERT weights (facebook/hubert-base-ls960) are not on this machine"
+    if installed_version() is not None:
+        note = f"encoder: {why}; using '{CPU_ENCODER}' (openSMILE, nothing downloaded). --encoder hubert for HuBERT."
+        return build_encoder(CPU_ENCODER, {}), note
+    note = (
+        f"encoder: {why}, and openSMILE is not installed; using the built-in '{FALLBACK_ENCODER}' features "
+        "(nothing downloaded). Pass --encoder hubert for HuBERT."
+    )
+    return build_encoder(FALLBACK_ENCODER, {}), note
 
 
 def manifest_sha(utts: Sequence[Utterance]) -> str:
@@ -244,7 +255,7 @@ def prepare(req: RunRequest) -> Prepared:
         notes.append(f"{cls.name} uses no labelled target utterance; --n-labeled ignored")
         n_labeled = 0
     device = resolve_device(req.device)
-    encoder, enc_note = resolve_encoder(req.encoder, dict(req.encoder_options))
+    encoder, enc_note = resolve_encoder(req.encoder, dict(req.encoder_options), device)
     if enc_note:
         notes.append(enc_note)
     mode: Literal["frozen", "finetune"] = "finetune" if req.finetune else "frozen"
