@@ -15,6 +15,8 @@ import atexit
 import itertools
 import multiprocessing
 import os
+import threading
+import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -70,10 +72,28 @@ def available_cpus() -> int:
 _pools: dict[int, ProcessPoolExecutor] = {}
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave as soon as the parent is gone. A worker blocked on the pool's
+    queue never sees end-of-file when the parent is killed (every worker holds the queue's write
+    end too), so without this a SIGKILLed run would leave its workers behind forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="xlbench-parent-watch", daemon=True).start()
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     """A pool kept for the life of the process: starting workers costs more than a batch."""
     if workers not in _pools:
-        _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _pools[workers] = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
     return _pools[workers]
 
 

@@ -96,11 +96,15 @@ class OpenSmileFunctionals(Encoder):
             params=0,
             pretraining=None,
             pretrained=False,
-            options={"feature_set": self.feature_set, "level": "functionals"},
             pooling=self.pooling,
             frozen_ok=True,
             code_version=self.version,
         )
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The base identity (name, code version, ``revision`` = the opensmile version) plus the
+        feature set and level, so the key changes with either even if a name were reused."""
+        return {**super().cache_identity(), "feature_set": self.feature_set, "level": "functionals"}
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
