@@ -107,7 +107,7 @@ def _report(outcomes: list[Outcome], name: str) -> None:
     "--encoder",
     default="auto",
     show_default=True,
-    help="Encoder name or hf:<id|path>; auto = HuBERT if its weights are local, else logmel-stats.",
+    help="Encoder name or hf:<id|path>; auto = HuBERT on a GPU if its weights are local, else opensmile-compare.",
 )
 @click.option(
     "--encoder-option",
