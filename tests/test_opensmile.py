@@ -125,6 +125,30 @@ def test_workers_leave_when_their_parent_is_killed(tmp_path: Path) -> None:
     assert not alive, f"workers {alive} outlived their killed parent"
 
 
+NESTED = """
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+import numpy as np
+
+def job(i):
+    from xlbench.opensmile_worker import extract_batch
+    return len(extract_batch("eGeMAPSv02", "Functionals", [np.ones(4000, np.float32) * 0.1] * 3, workers=2))
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:  # as `grid --workers 2`
+        print(list(pool.map(job, range(2))))
+"""
+
+
+def test_a_pool_worker_that_used_opensmile_workers_exits(tmp_path: Path) -> None:
+    # a multiprocessing child leaves through os._exit after joining its children, skipping
+    # atexit: its openSMILE workers must be stopped before that join, or it waits forever
+    path = tmp_path / "nested.py"
+    path.write_text(NESTED)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[3, 3]", out.stderr
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]

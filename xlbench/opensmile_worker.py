@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 import time
@@ -97,12 +98,18 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return _pools[workers]
 
 
-@atexit.register
 def shutdown_pools() -> None:
-    """Stop every worker process (also run at interpreter exit)."""
+    """Stop every worker process (also run at exit)."""
     while _pools:
         _, pool = _pools.popitem()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_pools)
+# A process that is itself a multiprocessing child (a grid's worker) leaves through os._exit
+# after joining its non-daemon children, without running atexit: our workers would be joined
+# before anyone told them to stop. Finalizers with an exit priority run before that join.
+multiprocessing.util.Finalize(None, shutdown_pools, exitpriority=100)
 
 
 def extract_batch(
