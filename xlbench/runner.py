@@ -100,8 +100,9 @@ def resolve_encoder(
     name: str, options: dict[str, str], device: torch.device | None = None
 ) -> tuple[Encoder, str | None]:
     """Build the encoder. ``auto``: HuBERT on a GPU when its weights are on disk; otherwise
-    ``opensmile-compare``, the most accurate encoder that keeps the main command within a minute
-    on 2 CPU cores (docs/performance.md); ``logmel-stats`` where openSMILE is not installed."""
+    ``opensmile-compare``, the most accurate encoder measured on a CPU whose cold main command
+    stays near a minute on 2 cores (docs/performance.md); ``logmel-stats`` where openSMILE is
+    not installed."""
     if name != DEFAULT_ENCODER:
         return build_encoder(name, options), None
     why = "on a CPU, HuBERT base encodes only a few audio seconds per second"
