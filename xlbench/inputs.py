@@ -317,19 +317,32 @@ class Backbone(nn.Module):
 
     Frozen mode: inputs are pooled vectors of cached frames (FrozenInputs); only the head trains.
     Fine-tune mode: inputs are waveforms and the encoder is trained end to end.
+    ``head`` replaces the linear head (e.g. an MLP, TrainConfig ``head_type``); ``standardizer``
+    maps encoder vectors before the head (fixed statistics, TrainConfig ``standardize``).
     """
 
-    def __init__(self, encoder: Encoder | None, dim: int, n_classes: int, pooling: str):
+    def __init__(
+        self,
+        encoder: Encoder | None,
+        dim: int,
+        n_classes: int,
+        pooling: str,
+        *,
+        head: nn.Module | None = None,
+        standardizer: nn.Module | None = None,
+    ):
         super().__init__()
         self.encoder = encoder  # None in frozen mode
         self.pooling = pooling
         self.dim = dim
-        self.head = nn.Linear(dim, n_classes)
+        self.n_classes = n_classes
+        self.standardizer = standardizer
+        self.head = head if head is not None else nn.Linear(dim, n_classes)
 
     def embed(self, batch: Batch) -> torch.Tensor:
-        if self.encoder is None:
-            return batch.x  # FrozenInputs serves pooled encoder outputs
-        return self.encoder(batch.x, batch.lengths)
+        # FrozenInputs serves pooled encoder outputs; fine-tuning runs the encoder
+        z = batch.x if self.encoder is None else self.encoder(batch.x, batch.lengths)
+        return z if self.standardizer is None else self.standardizer(z)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Logits; the softmax of Eq. 1 is applied by the losses and by ``predict``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -38,6 +39,19 @@ class TrainConfig(MethodConfig):
     encoder_lr: float | None = Field(
         None, gt=0, description="learning rate of the encoder with --finetune (default: lr)"
     )
+    # -- the backbone's input and head (beyond the paper: it uses a linear head on raw vectors) ----
+    standardize: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="standardise the encoder's vectors with the mean and std of the task's training parts "
+        "(D_s, K_t, U_t as the method declared them; never validation or test) before the head; "
+        "auto: on for encoders that declare it (openSMILE), off otherwise; frozen mode only",
+    )
+    head_type: Literal["linear", "mlp"] = Field(
+        "linear",
+        description="the head h: linear = the paper's linear softmax (Eq. 1); mlp = Linear-ReLU-Dropout-Linear",
+    )
+    head_hidden: int = Field(256, ge=1, description="hidden units of the mlp head")
+    head_dropout: float = Field(0.3, ge=0, lt=1, description="dropout of the mlp head")
 
 
 def seed_everything(seed: int) -> None:
@@ -99,11 +113,11 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits for whole utterances, batched by similar length to limit padding."""
     if not keys:
-        return np.zeros((0, model.head.out_features), dtype=np.float32)
+        return np.zeros((0, model.n_classes), dtype=np.float32)
     was_training = model.training
     model.eval()
     order = sorted(range(len(keys)), key=lambda i: inputs.length(keys[i]))
-    out = np.zeros((len(keys), model.head.out_features), dtype=np.float32)
+    out = np.zeros((len(keys), model.n_classes), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = inputs.eval_batch([keys[i] for i in idx]).to(device)
