@@ -34,6 +34,7 @@ def request(tmp_path: Path, **kw) -> RunRequest:
     base = dict(
         method="crosslingual",
         target="italian",
+        encoder="logmel-stats",  # the fast built-in; `auto` (opensmile-compare on a CPU) is tested apart
         seeds=(0,),
         overrides=FAST,
         results=tmp_path / "res",
@@ -267,6 +268,8 @@ def test_sigkill_mid_grid_leaves_finished_records_intact(synthetic_home, tmp_pat
         "--set",
         "epochs=30",
         "--no-bounds",
+        "--encoder",
+        "logmel-stats",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -291,6 +294,8 @@ def test_sigkill_mid_grid_leaves_finished_records_intact(synthetic_home, tmp_pat
             "--set",
             "epochs=30",
             "--no-bounds",
+            "--encoder",
+            "logmel-stats",
         ],
         env=env,
         catch_exceptions=False,
