@@ -105,7 +105,7 @@ def test_small_real_grid_is_resumable_valid_and_renders(synthetic_home, no_mlflo
     results = tmp_path / "records"
     args = ["grid", "--methods", "crosslingual,multilingual,pseudolabel", "--targets", "italian",
             "--n-labeled", "0,25", "--seeds", "0,1,2", "--set", "epochs=3", "--data", "synthetic",
-            "--results", str(results)]
+            "--encoder", "logmel-stats", "--results", str(results)]
     cli = CliRunner()
     res = cli.invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -131,7 +131,8 @@ def test_small_real_grid_is_resumable_valid_and_renders(synthetic_home, no_mlflo
 
 def test_slurm_path_through_submitit_debug_executor(synthetic_home, no_mlflow, fake_method, tmp_path) -> None:
     pytest.importorskip("submitit")
-    jobs = with_results(plan_grid([fake_method], ["italian"], [0, 25], [0, 1], data="synthetic"), tmp_path / "r")
+    jobs = with_results(plan_grid([fake_method], ["italian"], [0, 25], [0, 1], data="synthetic",
+                                  encoder="logmel-stats"), tmp_path / "r")
     lines: list[str] = []
     summary = run_grid(jobs, executor="slurm", slurm=SlurmOptions(cluster="debug", folder=tmp_path / "submitit",
                                                                   partition="gpu", gpus_per_node=1),
@@ -144,7 +145,8 @@ def test_slurm_path_through_submitit_debug_executor(synthetic_home, no_mlflow, f
 
 
 def test_failed_jobs_are_reported_and_the_rest_kept(synthetic_home, no_mlflow, fake_method, tmp_path) -> None:
-    jobs = plan_grid([fake_method], ["italian"], [0], [0], sweeps={"fail": [False, True]}, data="synthetic")
+    jobs = plan_grid([fake_method], ["italian"], [0], [0], sweeps={"fail": [False, True]}, data="synthetic",
+                     encoder="logmel-stats")
     jobs = with_results(jobs, tmp_path / "r")
     lines: list[str] = []
     summary = run_grid(jobs, emit=lines.append)
@@ -156,7 +158,8 @@ def test_failed_jobs_are_reported_and_the_rest_kept(synthetic_home, no_mlflow, f
 
 def test_grid_cli_failure_exits_non_zero(synthetic_home, no_mlflow, fake_method, tmp_path) -> None:
     res = CliRunner().invoke(main, ["grid", "--methods", fake_method, "--targets", "italian", "--seeds", "0",
-                                    "--set", "fail=true", "--data", "synthetic", "--results", str(tmp_path / "r")])
+                                    "--set", "fail=true", "--data", "synthetic", "--encoder", "logmel-stats",
+                                    "--results", str(tmp_path / "r")])
     assert res.exit_code == 2 and "1 of 1 grid job(s) failed" in res.output
 
 
@@ -174,7 +177,7 @@ def test_job_request_carries_every_option() -> None:
 @pytest.mark.slow
 def test_local_process_pool(synthetic_home, no_mlflow, tmp_path: Path) -> None:
     jobs = with_results(plan_grid(["crosslingual"], ["italian", "german"], [0], [0], sets={"epochs": 1},
-                                  data="synthetic"), tmp_path / "r")
+                                  data="synthetic", encoder="logmel-stats"), tmp_path / "r")
     lines: list[str] = []
     summary = run_grid(jobs, workers=2, emit=lines.append)
     assert not summary.failed, [r.error for r in summary.results]

@@ -206,6 +206,7 @@ def test_runner_records_the_rounds(synthetic_home, tmp_path, monkeypatch) -> Non
 
     monkeypatch.setenv("XLBENCH_MLFLOW", "0")
     req = RunRequest(method="pseudolabel", target="italian", n_labeled=25, seeds=(0,), show_progress=False,
+                     encoder="logmel-stats",
                      overrides=(("epochs", 4), ("every", 2), ("mode", "soft")), results=tmp_path / "res")
     (out,) = execute(req)
     rec = out.record

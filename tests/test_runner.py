@@ -34,6 +34,7 @@ def request(tmp_path: Path, **kw) -> RunRequest:
     base = dict(
         method="crosslingual",
         target="italian",
+        encoder="logmel-stats",  # the fast built-in; `auto` (opensmile-compare on a CPU) is tested apart
         seeds=(0,),
         overrides=FAST,
         results=tmp_path / "res",
@@ -50,7 +51,7 @@ def test_crosslingual_record_is_complete(synthetic_home, no_mlflow, tmp_path: Pa
     assert rec.schema_version == 2 and rec.protocol_version == "1" and rec.splits_version == "1"
     assert rec.method.name == "crosslingual" and rec.method.distribution == "xlbench"
     assert rec.method.config["epochs"] == 4 and rec.method.config["lr"] == 1e-3
-    assert rec.encoder.name == "logmel-stats" and rec.task.mode == "frozen"
+    assert rec.encoder.name == "opensmile-compare" and rec.task.mode == "frozen"  # --encoder auto on a CPU
     assert rec.task.n_labeled == 0 and rec.task.emotions == ["anger", "fear", "happiness", "neutral", "sadness"]
     assert rec.source_data.synthetic and rec.target_data.corpora == ["synth_it"]
     assert set(rec.source_data.split_hashes) == {"synth_en"} and len(rec.source_data.split_hashes["synth_en"]) == 64
@@ -267,6 +268,8 @@ def test_sigkill_mid_grid_leaves_finished_records_intact(synthetic_home, tmp_pat
         "--set",
         "epochs=30",
         "--no-bounds",
+        "--encoder",
+        "logmel-stats",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -291,6 +294,8 @@ def test_sigkill_mid_grid_leaves_finished_records_intact(synthetic_home, tmp_pat
             "--set",
             "epochs=30",
             "--no-bounds",
+            "--encoder",
+            "logmel-stats",
         ],
         env=env,
         catch_exceptions=False,

@@ -21,7 +21,8 @@ renaming or moving a corpus reuses it and a changed file misses it. Device and p
 in the key: frames extracted on a GPU under bf16 autocast are reused by a CPU run (they differ
 from float32 ones by about 1 % relative; each pack records how it was made).
 
-**Layout.** Frames are stored as float16 in packs: ``pack-<time>-<id>.npy`` holds the frames of
+**Layout.** Frames are stored as float16 (float32 for encoders that declare
+``cache_dtype = "float32"``, whose values float16 cannot hold) in packs: ``pack-<time>-<id>.npy`` holds the frames of
 many utterances one after another (an (N, D) array) and ``pack-<time>-<id>.json`` indexes it
 (sha -> first row, frame count, blake2b checksum of those rows). A pack is written to a
 temporary name and renamed, its index last, so a crash never leaves an entry that looks
@@ -83,11 +84,22 @@ class FeatureCacheWarning(UserWarning):
 
 def encoder_identity(encoder: Encoder) -> dict[str, Any]:
     """Everything the cached frames depend on."""
-    return {
+    identity = {
         "encoder": encoder.cache_identity(),
         "preprocessing": PREPROCESSING_VERSION,
         "format": CACHE_FORMAT,
     }
+    if cache_dtype(encoder) != "float16":  # float16 keys stay as they were before dtypes existed
+        identity["dtype"] = cache_dtype(encoder)
+    return identity
+
+
+def cache_dtype(encoder: Encoder) -> str:
+    """The dtype an encoder's frames are cached in (float16 or float32)."""
+    dtype = str(getattr(encoder, "cache_dtype", "float16"))
+    if dtype not in ("float16", "float32"):
+        raise ConfigError(f"encoder {encoder.info().name!r}: cache_dtype must be float16 or float32, not {dtype!r}")
+    return dtype
 
 
 def encoder_key(encoder: Encoder) -> str:
@@ -136,7 +148,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 class FrameStore:
-    """Cached frames of a set of utterances, by content hash; float16 arrays, usually memory-mapped.
+    """Cached frames of a set of utterances, by content hash; float16 (or float32) arrays, usually memory-mapped.
 
     Training crops are cut from these frames by ``xlbench.inputs.FrozenInputs`` (random 2 s
     windows pooled from prefix sums); this class only stores and hands out frames.
@@ -166,7 +178,7 @@ class FrameStore:
         return list(self._arrays)
 
     def frames(self, sha: str) -> np.ndarray:
-        """(F, D) float16 frames of one utterance (a read-only view)."""
+        """(F, D) frames of one utterance in the cache's dtype (a read-only view)."""
         try:
             return self._arrays[sha]
         except KeyError:
@@ -202,18 +214,19 @@ def extract_frames(
     description: str = "",
     pad_multiple: int | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
-    """Encode ``items`` in length-bucketed batches; yields (key, (F, D) float16 frames).
+    """Encode ``items`` in length-bucketed batches; yields (key, (F, D) frames in the encoder's cache dtype).
 
     Audio is read, resampled and padded by ``workers`` processes (xlbench.audio_batches; default
     ``default_audio_workers``) a few batches ahead of the model, into pinned memory on CUDA; the
     copy to the device does not block, and the host never waits for the device until it hands
-    out a batch's frames, by then one batch behind the one running. ``bf16`` (default: on for CUDA) runs the model under
-    bfloat16 autocast; front ends stay float32. ``pad_multiple`` rounds each batch's padded
-    length up to a multiple of that many samples (default: 0.25 s on CUDA, where every new
-    shape costs kernel selection; none elsewhere). Padding never changes a frame, so this is a
-    speed choice only.
+    out a batch's frames, by then one batch behind the one running. ``bf16`` (default: on for
+    CUDA) runs the model under bfloat16 autocast; front ends stay float32. ``pad_multiple``
+    rounds each batch's padded length up to a multiple of that many samples (default: 0.25 s on
+    CUDA, where every new shape costs kernel selection; none elsewhere). Padding never changes a
+    frame, so this is a speed choice only.
     """
     dev = resolve_device(device)
+    half = cache_dtype(encoder) == "float16"
     use_bf16 = dev.type == "cuda" if bf16 is None else (bf16 and dev.type in ("cuda", "cpu"))
     cuda = dev.type == "cuda"
     quantum = max(1, pad_multiple if pad_multiple is not None else (4000 if dev.type == "cuda" else 1))
@@ -238,7 +251,7 @@ def extract_frames(
             first = next(i for i in range(len(batch)) if not np.isfinite(arrays[i]).all())
             it = batch[first]
             raise DataError(f"{it.label or it.key}: encoder {encoder.info().name!r} produced NaN or inf")
-        if peak > FP16_MAX and not clipped:
+        if half and peak > FP16_MAX and not clipped:
             clipped = True
             warnings.warn(
                 f"encoder {encoder.info().name!r} produced values beyond float16 range "
@@ -272,8 +285,8 @@ def extract_frames(
             frames = frames.float().masked_fill(~valid[..., None], 0.0)
             peak = frames.abs().amax() if frames.numel() else frames.new_zeros(())
             stats = torch.stack([peak, (~torch.isfinite(frames)).any()]).float()
-            out = (frames.clamp(-FP16_MAX, FP16_MAX).to(torch.float16), flen, stats)
-            out = tuple(t.to("cpu", non_blocking=cuda) for t in out)
+            stored = frames.clamp(-FP16_MAX, FP16_MAX).to(torch.float16) if half else frames
+            out = tuple(t.to("cpu", non_blocking=cuda) for t in (stored, flen, stats))
             event = torch.cuda.Event() if cuda else None
             if event is not None:
                 event.record()
@@ -353,8 +366,8 @@ class _Entry:
 class _PackWriter:
     """Buffers (sha, frames) and writes them as packs of about PACK_BYTES each."""
 
-    def __init__(self, folder: Path, dim: int, key: str, meta: dict[str, Any]) -> None:
-        self.folder, self.dim, self.key, self.meta = folder, dim, key, meta
+    def __init__(self, folder: Path, dim: int, key: str, meta: dict[str, Any], dtype: str = "float16") -> None:
+        self.folder, self.dim, self.key, self.meta, self.dtype = folder, dim, key, meta, dtype
         self._rows: list[np.ndarray] = []
         self._shas: list[str] = []
         self._bytes = 0
@@ -373,7 +386,7 @@ class _PackWriter:
         if not self._shas:
             return
         stem = f"pack-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        data = np.concatenate(self._rows, axis=0)
+        data = np.concatenate(self._rows, axis=0).astype(self.dtype, copy=False)
         entries, offset = {}, 0
         for sha, rows in zip(self._shas, self._rows, strict=True):
             entries[sha] = [offset, int(rows.shape[0]), _checksum(rows)]
@@ -382,7 +395,7 @@ class _PackWriter:
             "format": CACHE_FORMAT,
             "key": self.key,
             "dim": self.dim,
-            "dtype": "float16",
+            "dtype": self.dtype,
             "rows": int(data.shape[0]),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "meta": self.meta,
@@ -411,7 +424,7 @@ def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
         raise
 
 
-def _open_pack(path: Path, dim: int) -> np.ndarray | None:
+def _open_pack(path: Path, dim: int, dtype: str = "float16") -> np.ndarray | None:
     """Memory-map a pack's rows; a truncated file maps the rows it still holds; None if unreadable."""
     try:
         with open(path, "rb") as f:
@@ -419,17 +432,17 @@ def _open_pack(path: Path, dim: int) -> np.ndarray | None:
             read_header = (
                 np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             )
-            shape, fortran, dtype = read_header(f)
+            shape, fortran, stored = read_header(f)
             header = f.tell()
         size = path.stat().st_size
     except (OSError, ValueError, SyntaxError):
         return None
-    if fortran or dtype != np.float16 or len(shape) != 2 or shape[1] != dim:
+    if fortran or stored != np.dtype(dtype) or len(shape) != 2 or shape[1] != dim:
         return None
-    rows = min(shape[0], (size - header) // (2 * dim))
+    rows = min(shape[0], (size - header) // (stored.itemsize * dim))
     if rows <= 0:
-        return np.zeros((0, dim), dtype=np.float16)
-    return np.memmap(path, dtype=np.float16, mode="r", offset=header, shape=(rows, dim))
+        return np.zeros((0, dim), dtype=stored)
+    return np.memmap(path, dtype=stored, mode="r", offset=header, shape=(rows, dim))
 
 
 class FeatureCache:
@@ -449,6 +462,7 @@ class FeatureCache:
         self.encoder = encoder
         self.info = encoder.info()
         self.key = encoder_key(encoder)
+        self.dtype = cache_dtype(encoder)
         self.root = Path(root).expanduser() if root is not None else features_dir()
         self.dir = self.root / self.key
         self.verify = verify
@@ -462,7 +476,11 @@ class FeatureCache:
         for p in sorted(self.dir.glob("pack-*.json"), reverse=True):
             try:
                 index = json.loads(p.read_text())
-                if index.get("format") != CACHE_FORMAT or index.get("dim") != self.info.frame_dim:
+                if (
+                    index.get("format") != CACHE_FORMAT
+                    or index.get("dim") != self.info.frame_dim
+                    or index.get("dtype", "float16") != self.dtype
+                ):
                     continue
                 entries = index["entries"]
                 if not isinstance(entries, dict):
@@ -495,7 +513,7 @@ class FeatureCache:
                     reasons.append(f"{sha[:12]}: malformed index entry")
                     continue
                 if stem not in maps:
-                    maps[stem] = _open_pack(self.dir / f"{stem}.npy", dim)
+                    maps[stem] = _open_pack(self.dir / f"{stem}.npy", dim, self.dtype)
                 mm = maps[stem]
                 if mm is None or entry.offset + entry.frames > mm.shape[0] or entry.frames < 1:
                     bad.setdefault(stem, []).append(sha)
@@ -595,7 +613,7 @@ class FeatureCache:
                 "torch": torch.__version__,
                 "encoder": self.info.name,
             }
-            writer = _PackWriter(self.dir, self.info.frame_dim, self.key, meta)
+            writer = _PackWriter(self.dir, self.info.frame_dim, self.key, meta, self.dtype)
             items = [
                 AudioItem(u.sha, float(u.duration), _loader(u.path, u.sha), label=str(getattr(u, "id", u.path)))
                 for u in todo

@@ -95,10 +95,16 @@ def _build_parts(
 
 
 def backbone_spec(p: Prepared) -> BackboneSpec:
+    """The backbone recipe for the method's worker: encoder, head and standardiser options."""
+    from xlbench.components.standardize import wants_standardizer
+    from xlbench.training import TrainConfig
+
     info = p.encoder.info()
     options = dict(p.encoder_options)
     if info.revision and getattr(p.encoder, "model_id", None) and "revision" not in options:
         options["revision"] = info.revision  # the worker loads exactly the commit the harness resolved
+    cfg = p.method_cls.Config(**p.config_dump)
+    train = cfg if isinstance(cfg, TrainConfig) else TrainConfig()  # other configs: the defaults
     return BackboneSpec(
         mode=p.mode,
         dim=info.dim,
@@ -106,6 +112,10 @@ def backbone_spec(p: Prepared) -> BackboneSpec:
         pooling=p.encoder.pooling,
         encoder=p.encoder_name if p.mode == "finetune" else None,
         encoder_options=tuple(sorted(options.items())),
+        head_type=train.head_type,
+        head_hidden=train.head_hidden,
+        head_dropout=train.head_dropout,
+        standardize=wants_standardizer(train.standardize, p.encoder, p.mode),  # a ConfigError before any run
     )
 
 

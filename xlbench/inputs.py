@@ -414,24 +414,41 @@ class Backbone(nn.Module):
 
     Frozen mode: inputs are pooled vectors of cached frames (FrozenInputs); only the head trains.
     Fine-tune mode: inputs are waveforms and the encoder is trained end to end.
+    ``head`` replaces the linear head (e.g. an MLP, TrainConfig ``head_type``); ``standardizer``
+    maps encoder vectors before the head (fixed statistics, TrainConfig ``standardize``).
     """
 
-    def __init__(self, encoder: Encoder | None, dim: int, n_classes: int, pooling: str, *, bf16: bool = True):
+    def __init__(
+        self,
+        encoder: Encoder | None,
+        dim: int,
+        n_classes: int,
+        pooling: str,
+        *,
+        head: nn.Module | None = None,
+        standardizer: nn.Module | None = None,
+        bf16: bool = True,
+    ):
         super().__init__()
         self.encoder = encoder  # None in frozen mode
         self.pooling = pooling
         self.dim = dim
-        self.head = nn.Linear(dim, n_classes)
+        self.n_classes = n_classes
+        self.standardizer = standardizer
+        self.head = head if head is not None else nn.Linear(dim, n_classes)
         #: the encoder under bfloat16 autocast on CUDA (xlbench.accelerator; nothing changes on a CPU)
         self.bf16 = bf16
 
     def embed(self, batch: Batch) -> torch.Tensor:
+        # FrozenInputs serves pooled encoder outputs; fine-tuning runs the encoder
         if self.encoder is None:
-            return batch.x  # FrozenInputs serves pooled encoder outputs
-        host = batch.host_lengths is not None and self.encoder.host_lengths
-        with autocast(batch.x.device, self.bf16):
-            z = self.encoder(batch.x, batch.host_lengths if host else batch.lengths)
-        return z.float()  # the head and the losses in float32
+            z = batch.x
+        else:
+            host = batch.host_lengths is not None and self.encoder.host_lengths
+            with autocast(batch.x.device, self.bf16):
+                z = self.encoder(batch.x, batch.host_lengths if host else batch.lengths)
+            z = z.float()  # the head and the losses in float32
+        return z if self.standardizer is None else self.standardizer(z)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Logits; the softmax of Eq. 1 is applied by the losses and by ``predict``."""

@@ -151,7 +151,7 @@ def _serve(job: MethodJob, channel: _Channel) -> tuple[list[str], int | None]:
         device=device,
         seed=job.seed,
         n_classes=n_classes,
-        make_backbone=job.backbone.factory(),
+        make_backbone=job.backbone.factory(store, job.task),
         score_validation=score_validation,
         show_progress=job.show_progress,
         label=job.label,

@@ -35,6 +35,7 @@ from xlbench.isolation import Isolation, warm_up
 from xlbench.languages import DataChoice, LanguageData, load_language
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, get_method, make_config
+from xlbench.opensmile_worker import installed_version
 from xlbench.protocol import PROTOCOL_VERSION, SOURCE_LANGUAGE, TARGET_LANGUAGES, emotion_set, language
 from xlbench.records import (
     AuditStamp,
@@ -62,7 +63,8 @@ from xlbench.training import TrainConfig
 from xlbench.view import InputParts
 
 DEFAULT_ENCODER = "auto"
-FALLBACK_ENCODER = "logmel-stats"
+CPU_ENCODER = "opensmile-compare"  # auto without a GPU: see resolve_encoder
+FALLBACK_ENCODER = "logmel-stats"  # auto where openSMILE is not installed
 
 
 @dataclass(frozen=True)
@@ -107,24 +109,32 @@ class ResolvedEncoder:
     note: str | None = None
 
 
-def resolve_encoder(name: str, options: dict[str, str]) -> ResolvedEncoder:
-    """Build the encoder; ``auto`` = HuBERT when its weights are on disk, else logmel-stats.
-
-    A named encoder downloads missing weights on first use (unless offline); ``auto`` never does.
+def resolve_encoder(name: str, options: dict[str, str], device: torch.device | None = None) -> ResolvedEncoder:
+    """Build the encoder. ``auto``: HuBERT on a GPU when its weights are on disk; otherwise
+    ``opensmile-compare``, the most accurate encoder measured on a CPU whose cold main command
+    stays near a minute on 2 cores (docs/performance.md); ``logmel-stats`` where openSMILE is
+    not installed. A named encoder downloads missing weights on first use (unless offline);
+    ``auto`` never does.
     """
     opts = tuple(sorted(options.items()))
     if name != DEFAULT_ENCODER:
         return ResolvedEncoder(build_encoder(name, options), name, opts)
-    try:
-        with hub.local_only():
-            return ResolvedEncoder(build_encoder("hubert", options), "hubert", opts)
-    except MissingWeightsError:
-        note = (
-            "encoder: HuBERT weights (facebook/hubert-base-ls960) are not on this machine; using the "
-            f"built-in '{FALLBACK_ENCODER}' features (nothing downloaded). `xlbench weights fetch hubert` "
-            "downloads HuBERT (or pass --encoder hubert to download it on first use)."
-        )
-        return ResolvedEncoder(build_encoder(FALLBACK_ENCODER, {}), FALLBACK_ENCODER, (), note)
+    why = "on a CPU, HuBERT base encodes only a few audio seconds per second"
+    if device is not None and device.type in ("cuda", "mps"):
+        try:
+            with hub.local_only():
+                return ResolvedEncoder(build_encoder("hubert", options), "hubert", opts)
+        except MissingWeightsError:
+            why = ("HuBERT weights (facebook/hubert-base-ls960) are not on this machine "
+                   "(`xlbench weights fetch hubert` downloads them)")
+    if installed_version() is not None:
+        note = f"encoder: {why}; using '{CPU_ENCODER}' (openSMILE, nothing downloaded). --encoder hubert for HuBERT."
+        return ResolvedEncoder(build_encoder(CPU_ENCODER, {}), CPU_ENCODER, (), note)
+    note = (
+        f"encoder: {why}, and openSMILE is not installed; using the built-in '{FALLBACK_ENCODER}' features "
+        "(nothing downloaded). Pass --encoder hubert for HuBERT."
+    )
+    return ResolvedEncoder(build_encoder(FALLBACK_ENCODER, {}), FALLBACK_ENCODER, (), note)
 
 
 def manifest_sha(utts: Sequence[Utterance]) -> str:
@@ -262,7 +272,7 @@ def prepare(req: RunRequest) -> Prepared:
         notes.append(f"{cls.name} uses no labelled target utterance; --n-labeled ignored")
         n_labeled = 0
     device = resolve_device(req.device)
-    resolved = resolve_encoder(req.encoder, dict(req.encoder_options))
+    resolved = resolve_encoder(req.encoder, dict(req.encoder_options), device)
     encoder = resolved.encoder
     if resolved.note:
         notes.append(resolved.note)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -39,6 +40,19 @@ class TrainConfig(MethodConfig):
     encoder_lr: float | None = Field(
         None, gt=0, description="learning rate of the encoder with --finetune (default: lr)"
     )
+    # -- the backbone's input and head (beyond the paper: it uses a linear head on raw vectors) ----
+    standardize: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="standardise the encoder's vectors with the mean and std of the task's training parts "
+        "(D_s, K_t, U_t as the method declared them; never validation or test) before the head; "
+        "auto: on for encoders that declare it (openSMILE), off otherwise; frozen mode only",
+    )
+    head_type: Literal["linear", "mlp"] = Field(
+        "linear",
+        description="the head h: linear = the paper's linear softmax (Eq. 1); mlp = Linear-ReLU-Dropout-Linear",
+    )
+    head_hidden: int = Field(256, ge=1, description="hidden units of the mlp head")
+    head_dropout: float = Field(0.3, ge=0, lt=1, description="dropout of the mlp head")
 
 
 def seed_everything(seed: int) -> None:
@@ -110,10 +124,10 @@ def predict_logits(
     The batches' results stay on the device until the last one is queued (one transfer, so the
     host never waits for the device in between)."""
     if not keys:
-        return np.zeros((0, model.head.out_features), dtype=np.float32)
+        return np.zeros((0, model.n_classes), dtype=np.float32)
     was_training = model.training
     model.eval()
-    out = _by_length(inputs, keys, batch_size, lambda batch: model(batch.to(device)).float(), model.head.out_features)
+    out = _by_length(inputs, keys, batch_size, lambda batch: model(batch.to(device)).float(), model.n_classes)
     model.train(was_training)
     return out
 

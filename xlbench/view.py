@@ -23,6 +23,7 @@ import torch
 
 from xlbench.errors import LeakError
 from xlbench.inputs import Backbone, Batch, FrozenInputs, InputStore, WaveInputs
+from xlbench.tasks import TransferTask
 
 Store = FrozenInputs | WaveInputs
 
@@ -125,7 +126,9 @@ class InputParts:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """Everything needed to build the backbone in the method's process (paper Sec. 3.2.1)."""
+    """Everything needed to build the backbone in the method's process (paper Sec. 3.2.1):
+    the encoder (fine-tuning) or its vector size (frozen), the head the method's TrainConfig
+    asks for, and whether a training-only feature standardiser goes in front of it."""
 
     mode: Literal["frozen", "finetune"]
     dim: int
@@ -133,12 +136,34 @@ class BackboneSpec:
     pooling: str
     encoder: str | None = None  # finetune: registry name, built from its options
     encoder_options: tuple[tuple[str, str], ...] = ()
+    head_type: str = "linear"
+    head_hidden: int = 256
+    head_dropout: float = 0.3
+    standardize: bool = False  # resolved by the harness (TrainConfig standardize, the encoder)
 
-    def factory(self) -> Callable[[], Backbone]:
+    def factory(self, inputs: InputStore | None = None, task: TransferTask | None = None) -> Callable[[], Backbone]:
         """``ctx.make_backbone``: a fresh backbone per call; fine-tuning starts every call from
-        the same pretrained weights (the encoder is loaded once per process)."""
+        the same pretrained weights (the encoder is loaded once per process). The standardiser
+        is fitted once, here, on the task's training parts as the method's view serves them."""
+        from xlbench.components.heads import make_head
+        from xlbench.components.standardize import standardizer_for_task
+
+        standardizer = None
+        if self.standardize:
+            if inputs is None or task is None:
+                raise ValueError("a standardiser needs the task's inputs to fit its statistics")
+            standardizer = standardizer_for_task(inputs, task)
+
+        def head() -> torch.nn.Module | None:
+            return make_head(self.head_type, self.dim, self.n_classes, self.head_hidden, self.head_dropout)
+
         if self.mode == "frozen":
-            return lambda: Backbone(None, self.dim, self.n_classes, self.pooling)
+
+            def frozen() -> Backbone:
+                std = standardizer.clone() if standardizer is not None else None
+                return Backbone(None, self.dim, self.n_classes, self.pooling, head=head(), standardizer=std)
+
+            return frozen
         from xlbench import hub
         from xlbench.encoders import build_encoder
 
@@ -148,6 +173,6 @@ class BackboneSpec:
         def make() -> Backbone:
             enc = copy.deepcopy(pretrained)
             enc.requires_grad_(True)
-            return Backbone(enc, self.dim, self.n_classes, self.pooling)
+            return Backbone(enc, self.dim, self.n_classes, self.pooling, head=head())
 
         return make

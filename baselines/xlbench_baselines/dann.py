@@ -77,7 +77,11 @@ class ProjectedBackbone(Backbone):
 
     def __init__(self, base: Backbone, project: nn.Module, out_dim: int, n_classes: int,
                  normalize: bool = False, scale: float = 1.0):
-        super().__init__(base.encoder, out_dim, n_classes, base.pooling)
+        if not isinstance(base.head, nn.Linear):
+            raise ConfigError("this method builds its own projection and head on the encoder: head_type=mlp does not "
+                              "apply (use its own options, e.g. hidden or bottleneck)")
+        # the base's standardiser (TrainConfig standardize) stays in front of the projection
+        super().__init__(base.encoder, out_dim, n_classes, base.pooling, standardizer=base.standardizer)
         self.in_dim = base.dim
         self.project = project
         self.normalize = normalize

@@ -109,8 +109,11 @@ def extract(
     encoder = build_encoder(encoder_name, opts)
     cache = FeatureCache(encoder)
     info = cache.info
+    rate = f"{info.frame_dim}-d frames at {info.frame_rate:g}/s"
+    if not info.frame_rate:  # utterance-level features (openSMILE functionals)
+        rate = f"one {info.frame_dim}-d frame per utterance"
     click.echo(
-        f"encoder {info.name}: {info.frame_dim}-d frames at {info.frame_rate:g}/s, "
+        f"encoder {info.name}: {rate}, "
         f"{info.params:,} parameters; device {dev}; cache {cache.dir}"
     )
     rows = []

@@ -65,7 +65,9 @@ def _n_labeled_list(text: str) -> list[int]:
 )
 @click.option("--emotions", type=click.Choice(["5", "4"]), default="5", show_default=True)
 @click.option("--selection", type=click.Choice(["paper", "strict"]), default="paper", show_default=True)
-@click.option("--encoder", default="auto", show_default=True, help="Encoder name (auto: HuBERT if local).")
+@click.option(
+    "--encoder", default="auto", show_default=True, help="Encoder name (auto: HuBERT on a GPU if local, else ComParE)."
+)
 @click.option("--encoder-option", "encoder_options", multiple=True, metavar="KEY=VALUE")
 @click.option("--finetune", is_flag=True, help="Train the encoder end to end.")
 @click.option("--data", type=click.Choice(["auto", "real", "synthetic"]), default="auto", show_default=True)

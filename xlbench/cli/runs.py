@@ -114,8 +114,8 @@ def _report(outcomes: list[Outcome], name: str) -> None:
     "--encoder",
     default="auto",
     show_default=True,
-    help="Encoder name or hf:<id|path> (downloaded on first use unless --offline); auto = HuBERT if its "
-    "weights are local, else logmel-stats (auto never downloads).",
+    help="Encoder name or hf:<id|path> (downloaded on first use unless --offline); auto = HuBERT on a GPU if "
+    "its weights are local, else opensmile-compare (auto never downloads).",
 )
 @click.option(
     "--encoder-option",

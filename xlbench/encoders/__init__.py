@@ -17,7 +17,7 @@ from xlbench.registry import Registry
 
 ENCODERS: Registry[type[Encoder]] = Registry("xlbench.encoders", "encoder")
 
-#: the encoder the main command falls back to when no HuBERT weights are on the machine
+#: the built-in parameter-free encoder (``--encoder auto`` uses it where openSMILE is not installed)
 DEFAULT_ENCODER = "logmel-stats"
 
 

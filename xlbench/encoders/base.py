@@ -39,7 +39,7 @@ class EncoderInfo(BaseModel):
     weights_sha: str | None = None  # hash of the weights actually loaded; None for parameter-free
     dim: int  # pooled vector size
     frame_dim: int  # size of one frame (what the feature cache stores)
-    frame_rate: float  # frames per second of audio
+    frame_rate: float  # frames per second of audio; 0: one frame per utterance (utterance-level features)
     params: int  # all parameters
     pretraining: str | None = None  # e.g. "LibriSpeech 960 h"
     pretrained: bool  # weights come from pretraining (False: random init / parameter-free)
@@ -90,6 +90,12 @@ class Encoder(nn.Module, ABC):
     #: ``frames`` accepts ``lengths`` on the host (CPU) with ``wav`` on an accelerator, and then
     #: never waits for the device (xlbench.accelerator); others get lengths on ``wav``'s device
     host_lengths: ClassVar[bool] = False
+    #: how the feature cache stores frames: float16 (half the disk) unless values need float32
+    #: (openSMILE functionals reach 1e12, beyond float16's 65504)
+    cache_dtype: ClassVar[str] = "float16"
+    #: whether ``standardize=auto`` (TrainConfig) standardises this encoder's vectors before the
+    #: head: True for hand-crafted features whose dimensions have wildly different scales
+    standardize_features: ClassVar[bool] = False
 
     # -- construction from text options ------------------------------------------------------
     @classmethod
