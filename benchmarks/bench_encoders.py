@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"\n{'':14s} kernels {kernels}"
                 verdict = "met" if rate >= 0.8 * model_rate else "NOT met"
                 goals.append(f"GOAL extraction >= 0.8 of the model alone: {verdict} "
-                             f"({rate / model_rate:.2f}: {rate:.0f} vs {model_rate:.0f} audio-s/s)")
+                             f"({rate / model_rate:.3f}: {rate:.1f} vs {model_rate:.1f} audio-s/s)")
                 flops = flops_per_audio_second(enc, device)
                 achieved = model_rate * flops / 1e12
                 line += (

@@ -49,10 +49,10 @@ mkdir -p "$OUT"
 DEV="${CHECK_DEVICE:-cuda}"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 XLBENCH_MLFLOW=0 XLBENCH_PROGRESS=0
 export XLBENCH_HOME=/tmp/xlbench-home MPLBACKEND=Agg
-PY=python3
+PY="${PYTHON:-python3}"
 
 setup() {
-  if [ -d .whl ]; then
+  if ! $PY -c "import pydantic, soundfile, soxr, platformdirs, espeakng_loader" 2>/dev/null && [ -d .whl ]; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
       || { echo "installing .whl failed"; exit 1; }
     export PYTHONPATH=/tmp/site
@@ -92,7 +92,7 @@ fi
 stage_a() {
   step gpu-tests 150 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu_path.py tests/test_features.py
   step bench-encoders 330 $PY benchmarks/bench_encoders.py --device "$DEV" --encoders hubert-base --kernels \
-    --data-path --cache-path --profile "$OUT" "${ENC_SIZES[@]}"
+    --data-path --cache-path --profile "$OUT/profile" "${ENC_SIZES[@]}"
 }
 
 stage_b() {
@@ -101,7 +101,7 @@ stage_b() {
   # end to end through the CLI, on the generated corpus (espeak-ng, made here in ~10 s)
   $PY -c "from xlbench.encoders.tiny import random_hubert_base; random_hubert_base('/tmp/hubert-base-random')"
   step reproduce-paper 150 xlbench reproduce table4 --recipe paper --encoder-option path=/tmp/hubert-base-random \
-    --data synthetic --targets italian --seeds 0 --device "$DEV" --results /tmp/rp --out "$OUT" "${PLAN_ONLY[@]}"
+    --data synthetic --targets italian --seeds 0 --device "$DEV" --results /tmp/rp --out /tmp/rp-out "${PLAN_ONLY[@]}"
   step grid-per-gpu 90 xlbench grid --methods crosslingual --targets italian,german --seeds 0 --data synthetic \
     --per-gpu 2 --encoder logmel-stats --set epochs=5 --results /tmp/grid
 }

@@ -319,6 +319,7 @@ def test_a_method_may_use_data_loader_workers_in_its_worker() -> None:
     assert extras["served"] == 24 and len(extras["loader_pids"]) == 2
     assert extras["method_pid"] != os.getpid() and extras["method_pid"] not in extras["loader_pids"]
     assert out.probabilities["target_test"].shape == (2, 5)
+    assert out.peak_memory is None  # no GPU memory to speak of on a CPU (records then have no peak)
 
 
 # -- on a GPU ------------------------------------------------------------------------------------
@@ -337,6 +338,29 @@ def test_cuda_bf16_frames_match_the_cpu_float32_path(models, conv: str) -> None:
     for i, n in enumerate(flen.tolist()):
         x, y = ref[i, :n], out[i, :n].float().cpu()
         assert (y - x).norm() / x.norm() < 0.05  # bf16 autocast on the GPU (docs/encoders.md)
+
+
+@pytest.mark.gpu
+def test_cuda_worker_reports_its_peak_memory() -> None:
+    rng = np.random.default_rng(0)
+    keys = tuple(f"s{i:02d}" for i in range(10))
+    frames = {k: rng.standard_normal((30, 4)).astype(np.float32) for k in (*keys, "v0", "t0")}
+    task = TransferTask(
+        source="english", target="italian", classes=EMOTIONS_5, n_labeled=0, seed=0, selection="paper",
+        source_train=LabeledSet("source_train", "english", keys, np.arange(10) % 5),
+        target_labeled=LabeledSet("target_labeled", "italian", (), np.zeros(0, np.int64)),
+        target_unlabeled=UnlabeledSet("target_unlabeled", "italian", ()),
+        validation=(LabeledSet("source_val", "english", ("v0",), np.array([0])),),
+    )
+    from xlbench_baselines.bounds import CrossLingual
+
+    view, scorer = hide_validation_labels(task)
+    store = FrozenInputs(frames, frame_rate=10.0)
+    job = job_for(CrossLingual, config={"epochs": 2}, task=view, inputs=store.subset(list(view.fit_keys())),
+                  backbone=BackboneSpec(mode="frozen", dim=4, n_classes=5, pooling="mean"), device="cuda", seed=0,
+                  show_progress=False)
+    out = run_method(job, lambda: (store.subset(["t0"]), [HeldOut("target_test", ("t0",))]), scorer)
+    assert out.peak_memory is not None and out.peak_memory > 0
 
 
 @pytest.mark.gpu

@@ -97,18 +97,18 @@ def audio_batches(
         # read audio (no CUDA), which is what fork is safe for
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    loader = torch.utils.data.DataLoader(
-        _Batches(batches, quantum),
-        batch_size=None,
-        num_workers=workers,
-        pin_memory=pin,
-        prefetch_factor=2 if workers else None,
-        multiprocessing_context=context,
-    )
     with warnings.catch_warnings():
         # torch warns when the workers outnumber the cores; the caller chose the number (and more
         # readers than cores pay while files are read from disk)
         warnings.filterwarnings("ignore", message="This DataLoader will create")
+        loader = torch.utils.data.DataLoader(
+            _Batches(batches, quantum),
+            batch_size=None,
+            num_workers=workers,
+            pin_memory=pin,
+            prefetch_factor=2 if workers else None,
+            multiprocessing_context=context,
+        )
         it = iter(loader)
     try:
         for item in it:
