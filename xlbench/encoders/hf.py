@@ -33,7 +33,8 @@ norm applied); ``layer=avg`` learns a softmax-weighted average of all L+1 hidden
 (s3prl's weighted-sum upstream, a small separate module whose weights train even when the
 Transformer is frozen). ``layer=avg`` frames change while it trains, so the feature cache refuses
 it (caching all 13 layers of HuBERT base would take 13 times the disk); use ``layer=N`` to cache
-one layer.
+one layer. ``conv=``, ``attn=`` and ``compile=`` choose how the same frames are computed
+(xlbench.encoders.hf_kernels); they are speed choices, not part of the encoder's identity.
 """
 
 from __future__ import annotations
