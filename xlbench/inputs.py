@@ -150,7 +150,8 @@ class WaveInputs(InputStore):
     """
 
     mode = "finetune"
-    #: a bank larger than this share of a GPU's free memory stays in pinned host memory
+    #: a bank larger than this share of a GPU's free memory stays on the host (each batch is
+    #: then cut there and copied to the GPU)
     DEVICE_SHARE = 0.25
 
     def __init__(
