@@ -4,16 +4,19 @@
 # Once, on a machine with pip and this project's venv (the GPU machine has no network):
 #     bash benchmarks/gpu_check.sh prepare
 # downloads into .whl/ (git-ignored) the wheels the GPU image lacks: pydantic, soundfile, soxr,
-# platformdirs, espeakng-loader and their needs, for CPython 3.12 on x86-64 (about 17 MB).
+# platformdirs, espeakng-loader and their needs, for CPython 3.12 on x86-64 (15 MB).
 #
 # On the GPU machine (the `device` tool: run with carry [".whl"] and timeout_s 600):
-#     bash benchmarks/gpu_check.sh            # both stages, about 9 minutes on an H200
-#     bash benchmarks/gpu_check.sh encoders   # stage A alone, about 4 minutes
-#     bash benchmarks/gpu_check.sh finetune   # stage B alone, about 5 minutes
+#     bash benchmarks/gpu_check.sh encoders   # stage A, about 4 minutes (estimated: never run on a GPU yet)
+#     bash benchmarks/gpu_check.sh finetune   # stage B, about 5 minutes (estimated), right after A
+#     bash benchmarks/gpu_check.sh            # both in one call: may pass the tool's 10-minute limit
+# Two calls, each with timeout_s 600, the second while the machine is still warm, fit a 15-minute
+# device budget with the machine's start; every step has its own time limit, so a slow step
+# costs its own figure only.
 # Logs and the profiler trace go to $OUT (the device tool brings them back), else ./gpu-check-out.
 #
 # CHECK_DEVICE=cpu bash benchmarks/gpu_check.sh runs every step on a CPU with tiny sizes (a smoke
-# test of this script, about 10 minutes on 2 cores; its numbers measure nothing). There the paper
+# test of this script, 3-4 minutes on 2 cores; its numbers measure nothing). There the paper
 # recipe is only planned (--dry-run) and --per-gpu is refused, as both must be without a GPU.
 #
 # Stage A, extraction (benchmarks/bench_encoders.py, full-size HuBERT base with random weights):
@@ -80,7 +83,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/NAM
 }
 
 if [ "$DEV" = cuda ]; then
-  ENC_SIZES=(--seconds 1800 --utterances 1000 --reencode-budget 15 --compile)
+  ENC_SIZES=(--seconds 1800 --utterances 1000 --data-files 1000 --reencode-budget 15 --compile)
   FT_SIZES=(--size paper --epochs 100 --repeat-epochs 5)
   PLAN_ONLY=()
 else  # a smoke test of every step on a CPU
@@ -91,7 +94,7 @@ fi
 
 stage_a() {
   step gpu-tests 150 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu_path.py tests/test_features.py
-  step bench-encoders 330 $PY benchmarks/bench_encoders.py --device "$DEV" --encoders hubert-base --kernels \
+  step bench-encoders 360 $PY benchmarks/bench_encoders.py --device "$DEV" --encoders hubert-base --kernels \
     --data-path --cache-path --profile "$OUT/profile" "${ENC_SIZES[@]}"
 }
 
@@ -100,9 +103,9 @@ stage_b() {
     $PY benchmarks/bench_finetune.py --device "$DEV" "${FT_SIZES[@]}"
   # end to end through the CLI, on the generated corpus (espeak-ng, made here in ~10 s)
   $PY -c "from xlbench.encoders.tiny import random_hubert_base; random_hubert_base('/tmp/hubert-base-random')"
-  step reproduce-paper 150 xlbench reproduce table4 --recipe paper --encoder-option path=/tmp/hubert-base-random \
+  step reproduce-paper 150 $PY -m xlbench reproduce table4 --recipe paper --encoder-option path=/tmp/hubert-base-random \
     --data synthetic --targets italian --seeds 0 --device "$DEV" --results /tmp/rp --out /tmp/rp-out "${PLAN_ONLY[@]}"
-  step grid-per-gpu 90 xlbench grid --methods crosslingual --targets italian,german --seeds 0 --data synthetic \
+  step grid-per-gpu 90 $PY -m xlbench grid --methods crosslingual --targets italian,german --seeds 0 --data synthetic \
     --per-gpu 2 --encoder logmel-stats --set epochs=5 --results /tmp/grid
 }
 
