@@ -2,6 +2,8 @@
 
     python benchmarks/bench_encoders.py [--device auto|cpu|cuda|mps] [--seconds S] [--bf16/--no-bf16]
                                         [--utterances N] [--encoders a,b,...] [--peak-tflops T]
+                                        [--kernels] [--compile] [--data-path] [--cache-path]
+                                        [--profile DIR] [--encoder-option KEY=VALUE ...]
 
 Everything runs offline on generated audio (2-5 s noise-and-harmonics "utterances") and randomly
 initialised models, so the numbers measure speed, not quality:
@@ -14,6 +16,17 @@ initialised models, so the numbers measure speed, not quality:
 - on CUDA, HuBERT base's model throughput as a fraction of the bf16 bound: peak dense bf16
   TFLOP/s divided by its FLOPs per audio second (counted with torch's FlopCounterMode; about
   13 GFLOP). The peak comes from the device name (H100/H200 SXM: 989 TFLOP/s) or --peak-tflops;
+- ``--kernels``: HuBERT base's model-alone throughput for every kernel option of its
+  convolutional feature encoder (``conv=native|conv2d|unfold``, xlbench.encoders.hf_kernels;
+  with ``--compile`` also ``compile=true``) and with transformers' eager attention, and which
+  measured fastest (the CUDA default should be that one);
+- ``--data-path``: the extraction path with an encoder that does nothing, from 48 kHz wav files on
+  disk (read, hash-checked, resampled to 16 kHz and padded by 0, 2, 4 and 8 worker processes):
+  how much audio the data path alone can feed, against what the model consumes;
+- ``--cache-path``: HuBERT base through ``FeatureCache.get_or_compute``, the whole path a run
+  takes (workers reading files, the model, packs written with checksums);
+- ``--profile DIR``: a torch.profiler trace of a few extraction batches of HuBERT base (a Chrome
+  trace and the top operators by self time, CPU and CUDA);
 - **epoch speed-up** for frozen encoders: one epoch of the paper's training (random 2 s crop of
   every utterance, pooling, linear head, Adam step, batch 100) from cached frames, through
   ``xlbench.inputs.FrozenInputs`` as training uses it, against re-encoding every crop through
@@ -23,6 +36,7 @@ initialised models, so the numbers measure speed, not quality:
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -39,8 +53,9 @@ import numpy as np
 import torch
 
 from xlbench.encoders import build_encoder
-from xlbench.encoders.base import Encoder
+from xlbench.encoders.base import Encoder, EncoderInfo
 from xlbench.encoders.emotioncnn import PAPER_PARAMS
+from xlbench.encoders.hf_kernels import CONV_KERNELS, CUDA_DEFAULT_CONV
 from xlbench.encoders.tiny import random_hubert_base, tiny_hubert
 from xlbench.features import AudioItem, FeatureCache, extract_frames, resolve_device
 from xlbench.inputs import FrozenInputs
@@ -132,7 +147,9 @@ def model_throughput(
         x = torch.zeros(len(b), len(b[0]))
         for i, w in enumerate(b):
             x[i, : len(w)] = torch.from_numpy(w)
-        ready.append((x.to(device), torch.tensor([len(w) for w in b], device=device)))
+        # lengths on the host, as extraction passes them (an encoder that takes them there never
+        # waits for the device)
+        ready.append((x.to(device), torch.tensor([len(w) for w in b])))
     enc.eval().to(device)
 
     def run(n: int) -> None:
@@ -146,6 +163,108 @@ def model_throughput(
     run(len(ready))
     sync(device)
     return sum(len(w) for w in waves) / SR / (time.perf_counter() - t0)
+
+
+class NullEncoder(Encoder):
+    """An encoder that does (almost) nothing: the extraction path's own cost, without a model."""
+
+    name = "null"
+    min_samples = 1
+    host_lengths = True
+
+    def frames(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flen = lengths // 320 + 1
+        frames = wav[:, ::320, None][:, : int(flen.max())]
+        return frames, flen.to(wav.device)
+
+    def info(self) -> EncoderInfo:
+        return EncoderInfo(name="null", dim=1, frame_dim=1, frame_rate=50.0, params=0, pretrained=False)
+
+
+def write_items(folder: Path, waves: list[np.ndarray], rate: int = 48_000) -> list[AudioItem]:
+    """The waves as 16-bit wav files at ``rate`` (like RAVDESS and CaFE), to be read back as a run does."""
+    import soundfile as sf
+    import soxr
+
+    from xlbench.audio import inspect_audio, load_audio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i, w in enumerate(waves):
+        path = folder / f"u{i:05d}.wav"
+        sf.write(path, soxr.resample(w, SR, rate), rate, subtype="PCM_16")
+        sha = inspect_audio(path).sha
+        items.append(AudioItem(sha, len(w) / SR, functools.partial(load_audio, str(path), expected_sha=sha)))
+    return items
+
+
+def data_path(items: list[AudioItem], device: torch.device, batch_seconds: float, workers: list[int]) -> list:
+    """(workers, audio-s/s) of the extraction path alone: files read, resampled, padded, copied."""
+    out = []
+    for n in workers:
+        t0 = time.perf_counter()
+        for _ in extract_frames(NullEncoder(), items, device=device, batch_seconds=batch_seconds, workers=n):
+            pass
+        sync(device)
+        out.append((n, sum(it.seconds for it in items) / (time.perf_counter() - t0)))
+    return out
+
+
+def kernel_table(folder: Path, waves: list[np.ndarray], device: torch.device, bf16: bool, batch_seconds: float,
+                 compile_too: bool) -> list[tuple[str, float]]:
+    """Model-alone audio-s/s of HuBERT base for each kernel option."""
+    variants = [{"conv": k} for k in CONV_KERNELS] + [{"conv": "native", "attn": "eager"}]
+    if compile_too:  # one compiled variant: compiling takes a minute or more per variant
+        variants.append({"conv": CUDA_DEFAULT_CONV if device.type == "cuda" else "native", "compile": "true"})
+    rows = []
+    for options in variants:
+        enc = build_encoder(f"hf:{folder}", options)
+        rows.append((" ".join(f"{k}={v}" for k, v in options.items()), model_throughput(enc, waves, device, bf16,
+                                                                                        batch_seconds)))
+        print(f"{'':14s} kernels {rows[-1][0]:28s} model only {rows[-1][1]:10.1f} audio-s/s", flush=True)
+        del enc
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def cache_path(enc: Encoder, items: list[AudioItem], device: torch.device, bf16: bool, root: Path) -> float:
+    """Audio-s/s of ``FeatureCache.get_or_compute`` on files: reading, the model, packs written."""
+    from xlbench.manifest import Utterance
+
+    utts = [
+        Utterance(id=f"bench/{i}", path=str(it.load.args[0]), corpus="bench", language="english", speaker="s",
+                  gender="female", raw_label="x", emotion="anger", duration=it.seconds, sample_rate=48_000,
+                  channels=1, subtype="PCM_16", sha=it.key)
+        for i, it in enumerate(items)
+    ]
+    t0 = time.perf_counter()
+    FeatureCache(enc, root=root, allow_untrained=True).get_or_compute(utts, device=device, progress=False, bf16=bf16)
+    sync(device)
+    return sum(it.seconds for it in items) / (time.perf_counter() - t0)
+
+
+def profile(enc: Encoder, waves: list[np.ndarray], device: torch.device, bf16: bool, batch_seconds: float,
+            out: Path) -> None:
+    """A torch.profiler trace of extracting ``waves`` and the top operators by self time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    items = [AudioItem(f"u{i}", len(w) / SR, (lambda w=w: w)) for i, w in enumerate(waves)]
+    for _ in extract_frames(enc, items[:4], device=device, batch_seconds=batch_seconds, bf16=bf16):
+        pass  # warm-up
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=activities, record_shapes=False) as prof:
+        for _ in extract_frames(enc, items, device=device, batch_seconds=batch_seconds, bf16=bf16, workers=0):
+            pass
+        sync(device)
+    out.mkdir(parents=True, exist_ok=True)
+    prof.export_chrome_trace(str(out / f"extract-{device.type}.json"))
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=key, row_limit=25)
+    (out / f"extract-{device.type}-top.txt").write_text(table)
+    print(f"profile: {out / f'extract-{device.type}.json'} and the top operators by {key}:")
+    print("\n".join(table.splitlines()[:16]), flush=True)
 
 
 def write_corpus(folder: Path, waves: list[np.ndarray]) -> list:
@@ -276,7 +395,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reencode-budget", type=float, default=30.0, help="seconds to time a re-encoding epoch")
     p.add_argument("--pad-multiple", type=int, default=None, help="round batch lengths up (samples; CUDA: 4000)")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape")
+    p.add_argument("--kernels", action="store_true", help="HuBERT base: model throughput for every kernel option")
+    p.add_argument("--compile", action="store_true", help="with --kernels: also compile=true (slow to compile)")
+    p.add_argument("--data-path", action="store_true", help="the extraction path alone, from wav files, by workers")
+    p.add_argument("--data-files", type=int, default=None,
+                   help="wav files for --data-path and --cache-path (CPU 120, GPU 1500)")
+    p.add_argument("--cache-path", action="store_true", help="HuBERT base through the feature cache, from wav files")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR", help="torch.profiler trace of HuBERT base")
+    p.add_argument("--encoder-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="options of the HuBERT encoders, e.g. conv=unfold (repeatable)")
     args = p.parse_args(argv)
+    options = dict(o.split("=", 1) for o in args.encoder_option)
 
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
@@ -306,9 +435,27 @@ def main(argv: list[str] | None = None) -> int:
         "logmel-stats": lambda: build_encoder("logmel-stats"),
         "emotioncnn": lambda: build_encoder("emotioncnn"),
         "byols-scratch": lambda: build_encoder("byols-scratch"),
-        "hubert-tiny": lambda: build_encoder(f"hf:{tiny_hubert(tmp / 'tiny')}"),
-        "hubert-base": lambda: build_encoder(f"hf:{random_hubert_base(tmp / 'base')}"),
+        "hubert-tiny": lambda: build_encoder(f"hf:{tiny_hubert(tmp / 'tiny')}", options),
+        "hubert-base": lambda: build_encoder(f"hf:{base_folder()}", options),
     }
+
+    @functools.cache
+    def base_folder() -> Path:
+        return random_hubert_base(tmp / "base")
+
+    @functools.cache
+    def files() -> list[AudioItem]:
+        count = args.data_files or (1500 if gpu else 120)
+        t0 = time.perf_counter()
+        items = write_items(tmp / "wav48k", make_audio(seed=2, count=count))
+        print(f"wav files: {len(items)} at 48 kHz, {sum(it.seconds for it in items):.0f} s of audio "
+              f"(written in {time.perf_counter() - t0:.0f} s)", flush=True)
+        return items
+
+    goals: list[str] = []
+    if args.data_path:
+        for n, rate in data_path(files(), device, batch_seconds, [0, 2, 4, 8]):
+            print(f"data path alone, {n} worker processes: {rate:10.1f} audio-s/s", flush=True)
     utts = write_corpus(tmp / "audio", epoch_waves) if FROZEN & set(wanted) else []
     peak, peak_source = peak_tflops(device, args.peak_tflops)
 
@@ -323,8 +470,13 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{key:14s} {params:>12,} params  extract {rate:10.1f} audio-s/s"
         if key.startswith("hubert"):
             model_rate = model_throughput(enc, waves, device, bf16, batch_seconds)
-            line += f"  model only {model_rate:10.1f} audio-s/s"
+            line += f"  model only {model_rate:10.1f} audio-s/s  (extract/model {rate / model_rate:.2f})"
             if key == "hubert-base":
+                kernels = getattr(enc, "kernels", {})
+                line += f"\n{'':14s} kernels {kernels}"
+                verdict = "met" if rate >= 0.8 * model_rate else "NOT met"
+                goals.append(f"GOAL extraction >= 0.8 of the model alone: {verdict} "
+                             f"({rate / model_rate:.3f}: {rate:.1f} vs {model_rate:.1f} audio-s/s)")
                 flops = flops_per_audio_second(enc, device)
                 achieved = model_rate * flops / 1e12
                 line += (
@@ -337,9 +489,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"\n{'':14s} bf16 bound {bound:,.0f} audio-s/s at {peak:g} TFLOP/s ({peak_source}): "
                         f"ratio {model_rate / bound:.3f}"
                     )
+                    verdict = "met" if model_rate >= 0.3 * bound else "NOT met"
+                    goals.append(f"GOAL model >= 0.30 of the bf16 bound: {verdict} ({model_rate / bound:.3f})")
                     if not bf16:
                         line += " (bf16 autocast is off: the bound is for bf16)"
         print(line, flush=True)
+        if key == "hubert-base" and args.cache_path:
+            cached_rate = cache_path(enc, files(), device, bf16, tmp / "cache-path")
+            print(f"{'':14s} through the feature cache from 48 kHz files: {cached_rate:10.1f} audio-s/s", flush=True)
+        if key == "hubert-base" and args.profile:
+            profile(enc, waves[: max(8, len(waves) // 8)], device, bf16, batch_seconds, args.profile)
+        if key == "hubert-base" and args.kernels:
+            table = kernel_table(base_folder(), waves, device, bf16, batch_seconds, args.compile)
+            best = max(table, key=lambda r: r[1])
+            default = f"conv={CUDA_DEFAULT_CONV}" if gpu else "conv=native"
+            print(f"{'':14s} fastest: {best[0]} ({best[1]:.0f} audio-s/s); conv=auto is {default} here", flush=True)
         if key in FROZEN:
             build, cached, reencode, note = epoch_speedup(
                 enc, utts, epoch_waves, device, bf16, tmp / "cache", args.reencode_budget
@@ -355,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
         del enc
         if gpu:
             torch.cuda.empty_cache()
+    for goal in goals:
+        print(goal)
     speedups = dict(rows)
     if "hubert-base" in speedups:  # the encoder the cache exists for (paper Table 1: 95 M parameters)
         ok = speedups["hubert-base"] >= 100

@@ -41,9 +41,9 @@ holding gigabytes of frames in memory); point XLBENCH_HOME or ``root`` at a writ
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -51,9 +51,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +60,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from xlbench.accelerator import to_device
 from xlbench.audio import PREPROCESSING_VERSION, load_audio
+from xlbench.audio_batches import AudioItem, audio_batches, length_batches
 from xlbench.encoders.base import Encoder, EncoderInfo
 from xlbench.errors import ConfigError, DataError
 from xlbench.home import atomic_write_json, features_dir
@@ -195,33 +195,11 @@ class FrameStore:
 # -- extraction -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AudioItem:
-    """Something to encode: a key (the content hash), its duration, how to get its samples."""
-
-    key: str
-    seconds: float
-    load: Callable[[], np.ndarray]
-    label: str = ""  # for error messages (the utterance id)
-
-
-def length_batches(items: Sequence[AudioItem], batch_seconds: float, quantum: float = 0.0) -> list[list[AudioItem]]:
-    """Longest first, each batch filled until its padded audio would exceed ``batch_seconds``.
-
-    With ``quantum`` (seconds), a batch's width is its longest item rounded up to a multiple.
-    """
-    ordered = sorted(items, key=lambda it: it.seconds, reverse=True)
-    batches: list[list[AudioItem]] = []
-
-    def width(it: AudioItem) -> float:
-        return math.ceil(it.seconds / quantum - 1e-9) * quantum if quantum > 0 else it.seconds
-
-    for it in ordered:
-        if batches and (len(batches[-1]) + 1) * width(batches[-1][0]) <= batch_seconds:
-            batches[-1].append(it)
-        else:
-            batches.append([it])
-    return batches
+def default_audio_workers(device: torch.device) -> int:
+    """Audio-reading processes: up to 8 feeding a GPU, up to 2 beside a CPU model (which needs
+    the cores itself), never more than the cores but one."""
+    spare = max(0, (os.cpu_count() or 1) - 1)
+    return min(8 if device.type == "cuda" else 2, spare)
 
 
 def extract_frames(
@@ -232,17 +210,20 @@ def extract_frames(
     batch_seconds: float = DEFAULT_BATCH_SECONDS,
     bf16: bool | None = None,
     progress: bool = False,
-    workers: int = 4,
+    workers: int | None = None,
     description: str = "",
     pad_multiple: int | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Encode ``items`` in length-bucketed batches; yields (key, (F, D) frames in the encoder's cache dtype).
 
-    Audio is read by ``workers`` threads a couple of batches ahead of the model. ``bf16``
-    (default: on for CUDA) runs the model under bfloat16 autocast; front ends stay float32.
-    ``pad_multiple`` rounds each batch's padded length up to a multiple of that many samples
-    (default: 0.25 s on CUDA, where every new shape costs kernel selection; none elsewhere).
-    Padding never changes a frame, so this is a speed choice only.
+    Audio is read, resampled and padded by ``workers`` processes (xlbench.audio_batches; default
+    ``default_audio_workers``) a few batches ahead of the model, into pinned memory on CUDA; the
+    copy to the device does not block, and the host never waits for the device until it hands
+    out a batch's frames, by then one batch behind the one running. ``bf16`` (default: on for
+    CUDA) runs the model under bfloat16 autocast; front ends stay float32. ``pad_multiple``
+    rounds each batch's padded length up to a multiple of that many samples (default: 0.25 s on
+    CUDA, where every new shape costs kernel selection; none elsewhere). Padding never changes a
+    frame, so this is a speed choice only.
     """
     dev = resolve_device(device)
     half = cache_dtype(encoder) == "float16"
@@ -256,89 +237,70 @@ def extract_frames(
     home = first_param.device if first_param is not None else torch.device("cpu")
     encoder.eval().to(dev)
     bar = _Progress(total, description or f"encoding with {encoder.info().name}", progress)
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="xlbench-audio")
-    pending: deque[list[Future[np.ndarray]]] = deque()
     clipped = False
-    try:
-        queue = iter(batches)
 
-        def submit() -> bool:
-            nxt = next(queue, None)
-            if nxt is None:
-                return False
-            pending.append([pool.submit(it.load) for it in nxt])
-            return True
+    def hand_out(
+        batch: list[AudioItem], host: torch.Tensor, flen: torch.Tensor, stats: torch.Tensor, event: Any
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        nonlocal clipped
+        if event is not None:
+            event.synchronize()
+        peak, bad = float(stats[0]), bool(stats[1])
+        arrays = host.numpy()
+        if bad or not np.isfinite(peak):
+            first = next(i for i in range(len(batch)) if not np.isfinite(arrays[i]).all())
+            it = batch[first]
+            raise DataError(f"{it.label or it.key}: encoder {encoder.info().name!r} produced NaN or inf")
+        if half and peak > FP16_MAX and not clipped:
+            clipped = True
+            warnings.warn(
+                f"encoder {encoder.info().name!r} produced values beyond float16 range "
+                f"(|x| up to {peak:.3g}); they are clipped in the cache",
+                FeatureCacheWarning,
+                stacklevel=3,
+            )
+        for i, (it, n) in enumerate(zip(batch, flen.tolist(), strict=True)):
+            yield it.key, arrays[i, :n]
+        bar.advance(sum(it.seconds for it in batch))
 
-        for _ in range(2):
-            submit()
-
-        def hand_out(
-            batch: list[AudioItem],
-            host: torch.Tensor,
-            flen: torch.Tensor,
-            stats: torch.Tensor,
-            event: torch.cuda.Event | None,
-        ) -> Iterator[tuple[str, np.ndarray]]:
-            nonlocal clipped
+    def encode(batch: list[AudioItem], wav: torch.Tensor, lengths: torch.Tensor) -> tuple[Any, ...]:
+        short = [(it, n) for it, n in zip(batch, lengths.tolist(), strict=True) if n < encoder.min_samples]
+        if short:
+            it, n = short[0]
+            raise DataError(
+                f"{it.label or it.key}: {n} samples ({1000 * n / SAMPLE_RATE:.1f} ms) is shorter "
+                f"than the {encoder.min_samples} samples encoder {encoder.info().name!r} needs; "
+                "remove the file from the corpus"
+            )
+        with torch.inference_mode():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                # lengths stay on the host for encoders that take them there (no device sync)
+                frames, flen = encoder.frames(
+                    to_device(wav, dev), lengths if encoder.host_lengths else to_device(lengths, dev)
+                )
+            # checks and the float16 cast run on the device; the copy back is asynchronous on
+            # CUDA, so the GPU encodes the next batch while the host hands out this one
+            flen = flen.to(frames.device)
+            valid = torch.arange(frames.shape[1], device=frames.device)[None, :] < flen[:, None]
+            frames = frames.float().masked_fill(~valid[..., None], 0.0)
+            peak = frames.abs().amax() if frames.numel() else frames.new_zeros(())
+            stats = torch.stack([peak, (~torch.isfinite(frames)).any()]).float()
+            stored = frames.clamp(-FP16_MAX, FP16_MAX).to(torch.float16) if half else frames
+            out = tuple(t.to("cpu", non_blocking=cuda) for t in (stored, flen, stats))
+            event = torch.cuda.Event() if cuda else None
             if event is not None:
-                event.synchronize()
-            peak, bad = float(stats[0]), bool(stats[1])
-            arrays = host.numpy()
-            if bad or not np.isfinite(peak):
-                first = next(i for i in range(len(batch)) if not np.isfinite(arrays[i]).all())
-                it = batch[first]
-                raise DataError(f"{it.label or it.key}: encoder {encoder.info().name!r} produced NaN or inf")
-            if half and peak > FP16_MAX and not clipped:
-                clipped = True
-                warnings.warn(
-                    f"encoder {encoder.info().name!r} produced values beyond float16 range "
-                    f"(|x| up to {peak:.3g}); they are clipped in the cache",
-                    FeatureCacheWarning,
-                    stacklevel=3,
-                )
-            for i, (it, n) in enumerate(zip(batch, flen.tolist(), strict=True)):
-                yield it.key, arrays[i, :n]
-            bar.advance(sum(it.seconds for it in batch))
+                event.record()
+        return (*out, event)
 
-        def encode(batch: list[AudioItem], waves: list[np.ndarray]) -> tuple[Any, ...]:
-            lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
-            short = [(it, n) for it, n in zip(batch, lengths.tolist(), strict=True) if n < encoder.min_samples]
-            if short:
-                it, n = short[0]
-                raise DataError(
-                    f"{it.label or it.key}: {n} samples ({1000 * n / SAMPLE_RATE:.1f} ms) is shorter "
-                    f"than the {encoder.min_samples} samples encoder {encoder.info().name!r} needs; "
-                    "remove the file from the corpus"
-                )
-            width = -(-int(lengths.max()) // quantum) * quantum
-            wav = torch.zeros(len(waves), width, dtype=torch.float32, pin_memory=cuda)
-            for i, w in enumerate(waves):
-                wav[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
-            with torch.inference_mode():
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    frames, flen = encoder.frames(wav.to(dev, non_blocking=True), lengths.to(dev))
-                # checks and the float16 cast run on the device; the copy back is asynchronous on
-                # CUDA, so the GPU encodes the next batch while the host hands out this one
-                flen = flen.to(frames.device)
-                valid = torch.arange(frames.shape[1], device=frames.device)[None, :] < flen[:, None]
-                frames = frames.float().masked_fill(~valid[..., None], 0.0)
-                peak = frames.abs().amax() if frames.numel() else frames.new_zeros(())
-                stats = torch.stack([peak, (~torch.isfinite(frames)).any()]).float()
-                stored = frames.clamp(-FP16_MAX, FP16_MAX).to(torch.float16) if half else frames
-                out = (stored, flen, stats)
-                out = tuple(t.to("cpu", non_blocking=cuda) for t in out)
-                event = torch.cuda.Event() if cuda else None
-                if event is not None:
-                    event.record()
-            return (*out, event)
-
+    n_workers = default_audio_workers(dev) if workers is None else workers
+    loaded = audio_batches(batches, workers=n_workers, quantum=quantum, pin=cuda)
+    try:
         previous = None
         with bar:
             for batch in batches:
-                futures = pending.popleft()
-                submit()
                 try:
-                    current = (batch, *encode(batch, [f.result() for f in futures]))
+                    wav, lengths = next(loaded)
+                    current = (batch, *encode(batch, wav, lengths))
                 except BaseException:
                     if previous is not None:  # what finished is handed out before the error goes up
                         done, previous = previous, None
@@ -350,10 +312,7 @@ def extract_frames(
             if previous is not None:
                 yield from hand_out(*previous)
     finally:
-        for futures in pending:
-            for f in futures:
-                f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        loaded.close()  # stops the reading processes, also when the caller stops early
         encoder.train(was_training).to(home)
 
 
@@ -627,7 +586,7 @@ class FeatureCache:
         progress: bool = True,
         *,
         bf16: bool | None = None,
-        workers: int = 4,
+        workers: int | None = None,
     ) -> FrameStore:
         """Frames of every utterance (anything with .sha, .path, .duration, .id), computing the missing."""
         by_sha: dict[str, Any] = {}
@@ -688,7 +647,7 @@ class FeatureCache:
 
 
 def _loader(path: str, sha: str) -> Callable[[], np.ndarray]:
-    return lambda: load_audio(path, expected_sha=sha)
+    return functools.partial(load_audio, path, expected_sha=sha)  # picklable: read in a worker process
 
 
 # -- housekeeping ---------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 A grid is a list of :class:`GridJob` s, one per (method, configuration, target, N_k); a job runs
 all its seeds through :func:`xlbench.runner.execute`, which reuses every record that exists, so a
 grid is resumable by running the same command again. Jobs run one after another, in a process
-pool (``workers > 1``) or as Slurm jobs; each finished job prints one progress line and the grid
-ends with a summary. Nothing here computes a number: it only orchestrates the runner.
+pool (``workers > 1``), N at a time on each GPU (``--per-gpu N``: one pool of N processes per
+visible GPU, each process seeing only its GPU and capped at 1/N of its memory), or as Slurm jobs
+(one job per grid job, as many GPUs as ``--gpus-per-node`` asks); each finished job prints one
+progress line and the grid ends with a summary. Nothing here computes a number: it only
+orchestrates the runner.
 """
 
 from __future__ import annotations
@@ -226,6 +229,60 @@ def _line(i: int, n: int, r: JobResult) -> str:
     return f"{head}: {', '.join(parts)} ({r.seconds:.1f} s)"
 
 
+#: ``--per-gpu`` at most (runs sharing one GPU)
+MAX_PER_GPU = 16
+
+
+@dataclass(frozen=True)
+class GpuSlots:
+    """``--per-gpu N``: N runs at a time on each of ``devices`` (CUDA ids as this process sees them)."""
+
+    per_gpu: int
+    devices: tuple[str, ...]
+
+
+def visible_gpus() -> list[str]:
+    """CUDA device ids torch can use here, as CUDA_VISIBLE_DEVICES names them."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    listed = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    ids = listed or [str(i) for i in range(torch.cuda.device_count())]
+    return ids[: torch.cuda.device_count()]
+
+
+def gpu_slots(per_gpu: int, device: str, executor: str, visible: Sequence[str] | None = None) -> GpuSlots:
+    """Where ``--per-gpu N`` runs, or a one-line ConfigError.
+
+    Refused without CUDA: on a CPU each run already uses every core (``--workers`` runs several
+    processes anyway), and "per GPU" would silently mean something else.
+    """
+    if executor != "local":
+        raise ConfigError("--per-gpu is for the local executor; on Slurm every grid job is a job of its own "
+                          "(--gpus-per-node)")
+    if not 1 <= per_gpu <= MAX_PER_GPU:
+        raise ConfigError(f"--per-gpu must be between 1 and {MAX_PER_GPU}, got {per_gpu}")
+    gpus = list(visible_gpus() if visible is None else visible)
+    if not gpus:
+        raise ConfigError("--per-gpu N shares a CUDA GPU between runs, and torch sees no CUDA device here; "
+                          "on a CPU use --workers N (N processes)")
+    name = device.strip().lower()
+    if name.startswith("cuda:"):
+        try:
+            gpus = [gpus[int(name.split(":", 1)[1])]]
+        except (ValueError, IndexError):
+            raise ConfigError(f"--device {device}: no such CUDA device ({len(gpus)} visible)") from None
+    elif name not in ("auto", "cuda"):
+        raise ConfigError(f"--per-gpu runs on CUDA: use --device auto, cuda or cuda:N, not {device!r}")
+    return GpuSlots(per_gpu, tuple(gpus))
+
+
+def set_environment(env: Mapping[str, str]) -> None:
+    """Pool initialiser: the worker's environment before it imports torch or touches CUDA."""
+    os.environ.update(env)
+
+
 @dataclass(frozen=True)
 class SlurmOptions:
     partition: str | None = None
@@ -304,8 +361,12 @@ def run_grid(
     workers: int = 1,
     slurm: SlurmOptions | None = None,
     emit: Callable[[str], None] = print,
+    gpus: GpuSlots | None = None,
 ) -> GridSummary:
-    """Run the jobs; one line per finished job through ``emit``; failures are collected, not raised."""
+    """Run the jobs; one line per finished job through ``emit``; failures are collected, not raised.
+
+    ``gpus`` (``--per-gpu``): jobs go round-robin to one pool per GPU of ``gpus.per_gpu``
+    processes, each seeing only its GPU and capped at 1/N of its memory (XLBENCH_GPU_SHARE)."""
     t0 = time.perf_counter()
     seen_notes: set[str] = set()
     out: list[JobResult] = []
@@ -322,6 +383,8 @@ def run_grid(
         return GridSummary(results, time.perf_counter() - t0)
     if executor != "local":
         raise ConfigError(f"--executor must be local or slurm, not {executor!r}")
+    if gpus is not None:
+        return GridSummary(_run_on_gpus(jobs, gpus, report), time.perf_counter() - t0)
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if workers == 1 or len(jobs) <= 1:
@@ -348,6 +411,35 @@ def run_grid(
             report(i, r)
     out = [r for r in slots if r is not None]
     return GridSummary(out, time.perf_counter() - t0)
+
+
+def _run_on_gpus(jobs: Sequence[GridJob], gpus: GpuSlots, report: Callable[[int, JobResult], None]) -> list[JobResult]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from xlbench.accelerator import GPU_SHARE_ENV
+
+    base = {**_env(), "XLBENCH_PROGRESS": "0", GPU_SHARE_ENV: f"{1 / gpus.per_gpu:.6f}"}
+    pools = [
+        ProcessPoolExecutor(max_workers=gpus.per_gpu, mp_context=mp.get_context("spawn"),
+                            initializer=set_environment, initargs=({**base, "CUDA_VISIBLE_DEVICES": gpu},))
+        for gpu in gpus.devices
+    ]
+    slots: list[JobResult | None] = [None] * len(jobs)
+    try:
+        futures = {pools[k % len(pools)].submit(run_job, replace(job, device="cuda")): k for k, job in enumerate(jobs)}
+        for i, fut in enumerate(as_completed(futures), 1):
+            k = futures[fut]
+            try:
+                r = fut.result()
+            except Exception as exc:  # a worker died
+                r = JobResult(jobs[k], error=f"worker failed: {type(exc).__name__}: {exc}")
+            slots[k] = r
+            report(i, r)
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [r for r in slots if r is not None]
 
 
 def with_results(jobs: Iterable[GridJob], results: Path | None) -> list[GridJob]:

@@ -4,7 +4,8 @@ Two stores behind one interface, keyed by the opaque utterance key:
 
 - ``FrozenInputs``: a frozen encoder's cached frames (xlbench.features); a training crop is a
   window of frames, pooled by the encoder's pooling (the backbone's encoder is not run).
-- ``WaveInputs``: 16 kHz waveforms held in memory, for end-to-end fine-tuning (``--finetune``).
+- ``WaveInputs``: 16 kHz waveforms held in memory, for end-to-end fine-tuning (``--finetune``);
+  crops are gathered from one flat bank (``WaveBank``), on the GPU when there is one.
 
 Neither store knows labels, paths or corpus ids.
 """
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xlbench.accelerator import autocast, to_device
 from xlbench.audio import load_audio
 from xlbench.encoders.base import Encoder, masked_pool
 from xlbench.manifest import Utterance
@@ -28,13 +30,21 @@ from xlbench.protocol import SAMPLE_RATE
 
 @dataclass
 class Batch:
-    """Padded inputs (B, T[, D]) and the valid length of each row (B,)."""
+    """Padded inputs (B, T[, D]) and the valid length of each row (B,).
+
+    ``host_lengths``: the same lengths on the host (CPU), kept when the batch moves to a device,
+    so that an encoder taking them there (``Encoder.host_lengths``) never waits for the device.
+    """
 
     x: torch.Tensor
     lengths: torch.Tensor
+    host_lengths: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.x.to(device, non_blocking=True), self.lengths.to(device, non_blocking=True))
+        host = self.host_lengths
+        if host is None and self.lengths.device.type == "cpu":
+            host = self.lengths
+        return Batch(to_device(self.x, device), to_device(self.lengths, device), host)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -43,7 +53,10 @@ class Batch:
         """Mixup of inputs (paper Eq. 6): alpha * self + (1 - alpha) * other, per row."""
         shape = (-1,) + (1,) * (self.x.dim() - 1)
         x = alpha.view(shape) * self.x + (1 - alpha.view(shape)) * other.x
-        return Batch(x, torch.maximum(self.lengths, other.lengths))
+        host = None
+        if self.host_lengths is not None and other.host_lengths is not None:
+            host = torch.maximum(self.host_lengths, other.host_lengths)
+        return Batch(x, torch.maximum(self.lengths, other.lengths), host)
 
 
 class InputStore(ABC):
@@ -62,6 +75,10 @@ class InputStore(ABC):
     def length(self, key: str) -> int:
         """Length of an utterance in the store's units (frames or samples), for bucketing."""
 
+    def to(self, device: torch.device | str) -> InputStore:
+        """The store serving batches made on ``device`` where that pays (default: as it is)."""
+        return self
+
 
 def _pad(rows: Sequence[np.ndarray]) -> Batch:
     longest = max(len(r) for r in rows)
@@ -72,21 +89,70 @@ def _pad(rows: Sequence[np.ndarray]) -> Batch:
     return Batch(torch.from_numpy(out), torch.tensor([len(r) for r in rows], dtype=torch.long))
 
 
+class WaveBank:
+    """Waveforms as one flat float32 tensor with an offset and a length per row.
+
+    On a GPU a batch is gathered from it in one indexing kernel (no loop over utterances, no
+    copy over the bus: the bank is moved there once). On a CPU a batch is B slice copies, which
+    are plain memory copies and measured 50x faster there than any gather kernel
+    (benchmarks/bench_finetune.py prints the time per batch). A crop's start is drawn on the
+    host from the run's random stream, as before (the draws, and so the crops, are those of the
+    per-utterance loop this replaced).
+    """
+
+    def __init__(self, rows: Sequence[np.ndarray], device: torch.device | str = "cpu") -> None:
+        self.lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        flat = np.concatenate([np.asarray(r, dtype=np.float32) for r in rows]) if rows else np.zeros(0, np.float32)
+        self.device = torch.device(device)
+        self.host = flat if self.device.type == "cpu" else None  # the bank itself, for slice copies
+        self.samples = to_device(torch.from_numpy(flat), self.device)
+
+    def gather(self, rows: np.ndarray, starts: np.ndarray, valid: np.ndarray, width: int) -> Batch:
+        """Rows' samples [start, start + valid), zero-padded to ``width``."""
+        host_valid = torch.from_numpy(np.ascontiguousarray(valid, dtype=np.int64))
+        first = self.offsets[np.asarray(rows, dtype=np.int64)] + np.asarray(starts, dtype=np.int64)
+        if self.host is not None:  # numpy slices: torch's per-copy overhead made this 6x slower
+            x = np.zeros((len(first), width), dtype=np.float32)
+            for i, (o, n) in enumerate(zip(first.tolist(), host_valid.tolist(), strict=True)):
+                x[i, :n] = self.host[o : o + n]
+            return Batch(torch.from_numpy(x), host_valid, host_valid)
+        n = to_device(host_valid, self.device)
+        steps = torch.arange(width, device=self.device)
+        inside = steps[None, :] < n[:, None]
+        pos = torch.where(inside, to_device(torch.from_numpy(first), self.device)[:, None] + steps[None, :], 0)
+        x = self.samples[pos].masked_fill(~inside, 0.0)  # padded steps read sample 0, then zeroed
+        return Batch(x, n, host_valid)
+
+    def crops(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> Batch:
+        """A random window of ``size`` samples of each row (shorter rows whole, zero-padded)."""
+        lens = self.lengths[rows]
+        starts = np.zeros(len(rows), dtype=np.int64)
+        long = lens > size
+        starts[long] = rng.integers(0, lens[long] - size + 1)  # one draw per long row, in order
+        return self.gather(rows, starts, np.minimum(lens, size), size)
+
+    def whole(self, rows: np.ndarray) -> Batch:
+        lens = self.lengths[rows]
+        return self.gather(rows, np.zeros(len(rows), dtype=np.int64), lens, int(lens.max()) if len(rows) else 0)
+
+
 def random_crops(rows: Sequence[np.ndarray], size: int, rng: np.random.Generator) -> Batch:
     """A random window of ``size`` steps from each row; rows shorter than ``size`` are padded."""
-    starts = [int(rng.integers(0, len(r) - size + 1)) if len(r) > size else 0 for r in rows]
-    crops = [r[s : s + size] for r, s in zip(rows, starts, strict=True)]
-    batch = _pad(crops)
-    if batch.x.shape[1] < size:  # every row shorter than the crop: still give a fixed width
-        pad = torch.zeros((batch.x.shape[0], size - batch.x.shape[1], *batch.x.shape[2:]))
-        batch = Batch(torch.cat([batch.x, pad], dim=1), batch.lengths)
-    return batch
+    return WaveBank(rows).crops(np.arange(len(rows)), size, rng)
 
 
 class WaveInputs(InputStore):
-    """Waveforms in memory for fine-tuning; loaded once, in parallel."""
+    """Waveforms in memory for fine-tuning; loaded once, in parallel.
+
+    Held per utterance (parts and views share arrays without copies); the first batch builds
+    one ``WaveBank`` of the store's utterances, on the device ``to`` chose.
+    """
 
     mode = "finetune"
+    #: a bank larger than this share of a GPU's free memory stays on the host (each batch is
+    #: then cut there and copied to the GPU)
+    DEVICE_SHARE = 0.25
 
     def __init__(
         self, utterances: Sequence[Utterance], crop_seconds: float = 2.0, progress: Callable[[int], None] | None = None
@@ -103,22 +169,44 @@ class WaveInputs(InputStore):
         with ThreadPoolExecutor(max_workers=4) as pool:
             waves = list(pool.map(load, utterances))
         self._wave = {u.sha: w for u, w in zip(utterances, waves, strict=True)}
+        self._device = torch.device("cpu")
+        self._bank: WaveBank | None = None
+        self._row: dict[str, int] = {}
 
     @classmethod
-    def from_arrays(cls, waves: dict[str, np.ndarray], crop_seconds: float = 2.0) -> WaveInputs:
+    def from_arrays(
+        cls, waves: dict[str, np.ndarray], crop_seconds: float = 2.0, device: torch.device | str = "cpu"
+    ) -> WaveInputs:
         """A store over waveforms already in memory (keyed by utterance key)."""
         out = cls.__new__(cls)
         out.crop_seconds = crop_seconds
         out.crop = round(crop_seconds * SAMPLE_RATE)
         out._wave = dict(waves)
+        out._device = torch.device(device)
+        out._bank = None
+        out._row = {}
         return out
+
+    def __getstate__(self) -> dict:
+        # what travels to the method's worker: the waveforms, not a bank on some device
+        return {**self.__dict__, "_bank": None, "_row": {}, "_device": torch.device("cpu")}
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(self._wave)
 
+    def to(self, device: torch.device | str) -> WaveInputs:
+        """The same store batching on ``device`` (on CUDA: the bank on the GPU when it fits)."""
+        device = torch.device(device)
+        if device.type == "cuda":
+            need = 4 * sum(len(w) for w in self._wave.values())
+            free, _ = torch.cuda.mem_get_info(device)
+            if need > self.DEVICE_SHARE * free:
+                device = torch.device("cpu")  # batches are gathered on the host and copied
+        return WaveInputs.from_arrays(self._wave, self.crop_seconds, device)
+
     def subset(self, keys: Sequence[str]) -> WaveInputs:
-        return WaveInputs.from_arrays({k: self._wave[k] for k in keys}, self.crop_seconds)
+        return WaveInputs.from_arrays({k: self._wave[k] for k in keys}, self.crop_seconds, self._device)
 
     @classmethod
     def concat(cls, stores: Sequence[WaveInputs], device: torch.device | str = "cpu") -> WaveInputs:
@@ -127,11 +215,19 @@ class WaveInputs(InputStore):
             waves.update(s._wave)
         return cls.from_arrays(waves, stores[0].crop_seconds)
 
+    def _rows(self, keys: Sequence[str]) -> tuple[WaveBank, np.ndarray]:
+        if self._bank is None:
+            self._row = {k: i for i, k in enumerate(self._wave)}
+            self._bank = WaveBank(list(self._wave.values()), self._device)
+        return self._bank, np.array([self._row[k] for k in keys], dtype=np.int64)
+
     def train_batch(self, keys: Sequence[str], rng: np.random.Generator) -> Batch:
-        return random_crops([self._wave[k] for k in keys], self.crop, rng)
+        bank, rows = self._rows(keys)
+        return bank.crops(rows, self.crop, rng)
 
     def eval_batch(self, keys: Sequence[str]) -> Batch:
-        return _pad([self._wave[k] for k in keys])
+        bank, rows = self._rows(keys)
+        return bank.whole(rows)
 
     def length(self, key: str) -> int:
         return len(self._wave[key])
@@ -181,6 +277,8 @@ class FrozenInputs(InputStore):
     and mean+std pooling from per-utterance prefix sums (O(D) per window, whatever its length),
     for other poolings by gathering the window's frames. Batches are (B, dim) vectors, so the
     backbone only applies its head; mixup on them mixes encoder outputs (docs/methods.md).
+    The store stays on the host even for a GPU run (``to`` is the identity): a batch is B pooled
+    vectors, while the prefix sums would take twice the frames' size in float32 on the GPU.
     """
 
     mode = "frozen"
@@ -330,6 +428,7 @@ class Backbone(nn.Module):
         *,
         head: nn.Module | None = None,
         standardizer: nn.Module | None = None,
+        bf16: bool = True,
     ):
         super().__init__()
         self.encoder = encoder  # None in frozen mode
@@ -338,10 +437,18 @@ class Backbone(nn.Module):
         self.n_classes = n_classes
         self.standardizer = standardizer
         self.head = head if head is not None else nn.Linear(dim, n_classes)
+        #: the encoder under bfloat16 autocast on CUDA (xlbench.accelerator; nothing changes on a CPU)
+        self.bf16 = bf16
 
     def embed(self, batch: Batch) -> torch.Tensor:
         # FrozenInputs serves pooled encoder outputs; fine-tuning runs the encoder
-        z = batch.x if self.encoder is None else self.encoder(batch.x, batch.lengths)
+        if self.encoder is None:
+            z = batch.x
+        else:
+            host = batch.host_lengths is not None and self.encoder.host_lengths
+            with autocast(batch.x.device, self.bf16):
+                z = self.encoder(batch.x, batch.host_lengths if host else batch.lengths)
+            z = z.float()  # the head and the losses in float32
         return z if self.standardizer is None else self.standardizer(z)
 
     def forward(self, batch: Batch) -> torch.Tensor:

@@ -11,7 +11,8 @@ Protocol (worker → harness, over a pipe):
 1. ``("score", set_name, predictions)`` → the harness answers with the UA (it counts calls);
 2. ``("fitted", report)`` → the harness sends the test inputs, now servable;
 3. ``("probs", set_name, array)`` per test set, predicted in batches of ``TEST_BATCH`` keys in
-   key order; then ``("done", refused)``;
+   key order; then ``("done", refused, peak)`` (peak: bytes of GPU memory the method's tensors
+   took at most, or None off CUDA);
 ``("error", kind, message, traceback)`` ends the exchange at any point.
 
 Workers are forked from a fork server that is started once per harness process with torch and
@@ -84,6 +85,7 @@ class MethodOutput:
     probabilities: dict[str, np.ndarray]  # test set name -> (n, C)
     scoring_calls: dict[str, int]  # validation set name -> calls observed by the harness
     embeddings: dict[str, np.ndarray | None] = field(default_factory=dict)  # with ``job.embed``
+    peak_memory: int | None = None  # bytes of GPU memory allocated at most during fit + predict
 
 
 Scorer = Callable[[str, np.ndarray], float]
@@ -121,10 +123,12 @@ class _Channel:
         raise NotImplementedError
 
 
-def _serve(job: MethodJob, channel: _Channel) -> list[str]:
-    """Fit the method on its view, then predict the test sets; returns the refused keys."""
+def _serve(job: MethodJob, channel: _Channel) -> tuple[list[str], int | None]:
+    """Fit the method on its view, then predict the test sets; returns the refused keys and the
+    peak GPU memory (bytes; None off CUDA)."""
     import torch
 
+    from xlbench.accelerator import apply_gpu_share, peak_memory_bytes, reset_peak_memory
     from xlbench.training import seed_everything
 
     if job.threads is not None:
@@ -132,7 +136,10 @@ def _serve(job: MethodJob, channel: _Channel) -> list[str]:
     cls = getattr(importlib.import_module(job.method_module), job.method_class)
     method = cls(cls.Config(**job.config))
     device = torch.device(job.device)
-    store = ViewInputs(job.inputs, job.task.fit_keys(), method=cls.name)
+    apply_gpu_share(device)  # xlbench grid --per-gpu: several runs share this GPU
+    reset_peak_memory(device)
+    # waveforms move to the GPU once here (when they fit), so batches are cut there
+    store = ViewInputs(job.inputs.to(device), job.task.fit_keys(), method=cls.name)
     n_classes = job.task.n_classes
 
     def score_validation(name: str, predictions: np.ndarray) -> float:
@@ -158,7 +165,7 @@ def _serve(job: MethodJob, channel: _Channel) -> list[str]:
     if not isinstance(report, FitReport):
         raise MethodError(f"{cls.name}.fit returned {type(report).__name__}, not a FitReport")
     test_store, test_sets = channel.fitted(report)
-    store.admit_test(test_store)
+    store.admit_test(test_store.to(device))
     for s in test_sets:
         chunks = []
         for start in range(0, len(s.keys), TEST_BATCH):
@@ -174,7 +181,7 @@ def _serve(job: MethodJob, channel: _Channel) -> list[str]:
         if job.embed:
             vectors = method.embed(list(s.keys))
             channel.embedding(s.name, None if vectors is None else np.asarray(vectors))
-    return sorted(set(store.refused))
+    return sorted(set(store.refused)), peak_memory_bytes(device)
 
 
 class _PipeChannel(_Channel):
@@ -222,8 +229,8 @@ def _worker_main(conn: Any) -> None:
         if job.cwd:
             with contextlib.suppress(OSError):
                 os.chdir(job.cwd)
-        refused = _serve(job, _PipeChannel(conn))
-        conn.send(("done", refused))
+        refused, peak = _serve(job, _PipeChannel(conn))
+        conn.send(("done", refused, peak))
     except XLBenchError as exc:
         conn.send(("error", type(exc).__name__, str(exc), ""))
     except KeyboardInterrupt:  # raised by the method itself; a real Ctrl-C ends this process
@@ -346,6 +353,7 @@ def run_method(
     report: FitReport | None = None
     probs: dict[str, np.ndarray] = {}
     embeddings: dict[str, np.ndarray | None] = {}
+    peak: int | None = None
     try:
         here.send(job)
         while True:
@@ -372,6 +380,7 @@ def run_method(
             elif kind == "embed":
                 embeddings[msg[1]] = msg[2]
             elif kind == "done":
+                peak = msg[2]
                 break
             elif kind == "error":
                 raise _method_error(method_name, msg[1], msg[2], msg[3], log_dir)
@@ -384,7 +393,7 @@ def run_method(
             worker.kill()
             worker.join()
     assert report is not None
-    return MethodOutput(report, probs, dict(scoring.calls), embeddings)
+    return MethodOutput(report, probs, dict(scoring.calls), embeddings, peak)
 
 
 class _DirectChannel(_Channel):
@@ -416,11 +425,11 @@ def _run_in_process(
 
     threads = torch.get_num_threads()
     try:
-        _serve(job, channel)
+        _, peak = _serve(job, channel)
     finally:
         torch.set_num_threads(threads)
     assert channel.report is not None
-    return MethodOutput(channel.report, channel.out, dict(scoring.calls), channel.embeddings)
+    return MethodOutput(channel.report, channel.out, dict(scoring.calls), channel.embeddings, peak)
 
 
 def score_sets(labels: dict[str, tuple[tuple[str, ...], np.ndarray]], n_classes: int) -> Scorer:

@@ -8,8 +8,9 @@ the page is rendered from the records by :mod:`xlbench.report.paper_pages`, whic
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,16 @@ from xlbench.home import atomic_write_text, results_dir
 from xlbench.method import get_method
 from xlbench.method_options import effective_n_labeled
 from xlbench.protocol import TARGET_LANGUAGES
+from xlbench.recipes import (
+    CPU_LIMIT_S,
+    PAPER_TRAINING,
+    RunSize,
+    check_recipe,
+    cpu_gflops,
+    estimate,
+    get_recipe,
+    human_duration,
+)
 from xlbench.report.figures import fig3_nk_bars, section_of
 from xlbench.report.paper_pages import reproduction_page, scope_from_records
 from xlbench.report.paper_tables import TABLES, Cell, expected_configs, spread_sets, table_names
@@ -51,7 +62,11 @@ def plan(
     for cell in cells:
         if cell.method in missing:
             continue
-        overrides = tuple({**spread[cell.method], **dict(cell.options)}.items())
+        # options equal to the method's defaults are left out (a recipe sets the paper's values,
+        # the defaults of the built-ins): the same runs, shorter labels
+        defaults = get_method(cell.method).Config().model_dump(mode="json")
+        overrides = tuple((k, v) for k, v in {**spread[cell.method], **dict(cell.options)}.items()
+                          if defaults.get(k, object()) != v)
         nk = effective_n_labeled(get_method(cell.method), cell.n_labeled)
         for t in targets:
             job = GridJob(cell.method, t, nk, tuple(seeds), overrides, emotions=cell.emotions, results=results,
@@ -59,6 +74,51 @@ def plan(
             if job not in jobs:
                 jobs.append(job)
     return Plan(name, jobs, missing, configs)
+
+
+def run_sizes(jobs: Sequence[GridJob], data: str, source_corpora: tuple[str, ...] | None) -> list[RunSize]:
+    """The size of every run of ``jobs`` (one per seed), from the manifests (no audio is read)."""
+    from xlbench.languages import load_language
+    from xlbench.protocol import SOURCE_LANGUAGE, emotion_set
+
+    source = load_language(SOURCE_LANGUAGE, data, source_corpora)  # type: ignore[arg-type]
+    targets: dict[str, Any] = {}
+    sizes = []
+    for job in jobs:
+        target = targets.setdefault(job.target, load_language(job.target, data))  # type: ignore[arg-type]
+        classes = emotion_set(job.emotions)
+
+        def part(d: Any, split: str, classes: Any = classes) -> list[Any]:
+            return [u for u in d.parts[split] if u.emotion in classes]
+
+        trains_on_target = bool(get_method(job.method).needs & {"target_labeled", "target_unlabeled"})
+        n_train = len(part(source, "train")) + (len(part(target, "train")) if trains_on_target else 0)
+        val = sum(u.duration for u in part(source, "val") + part(target, "val"))
+        test = sum(u.duration for u in part(source, "test") + part(target, "test"))
+        sizes += [RunSize(n_train, val, test)] * len(job.seeds)
+    return sizes
+
+
+def cpu_check(
+    jobs: Sequence[GridJob], data: str, source_corpora: tuple[str, ...] | None, encoder_options: dict[str, str],
+    device: Any, dry_run: bool,
+) -> str:
+    """One line with the estimated time of fine-tuning ``jobs`` on a CPU; a ConfigError when a
+    CPU would take longer than ``CPU_LIMIT_S`` (on a GPU: what the plan is, without an estimate)."""
+    n = sum(len(j.seeds) for j in jobs)
+    if device.type != "cpu":
+        return f"recipe paper: {n} fine-tuning run(s) of hubert on {device}"
+    from xlbench.encoders.cost import flops_per_audio_second
+
+    flops = flops_per_audio_second("hubert", encoder_options) or math.inf
+    cfg = PAPER_TRAINING
+    seconds = estimate(run_sizes(jobs, data, source_corpora), flops, cpu_gflops(), cfg["epochs"], cfg["crop_seconds"])
+    line = (f"recipe paper: {n} fine-tuning run(s) of hubert ({flops / 1e9:.3g} GFLOP per audio second) would take "
+            f"about {human_duration(seconds)} on this CPU (estimate at {cpu_gflops():.0f} GFLOP/s)")
+    if seconds > CPU_LIMIT_S and not dry_run:
+        raise ConfigError(f"{line}: refused; run it where a GPU is (--device cuda), or drop --recipe for the "
+                          "frozen recipe, which runs on a CPU")
+    return line
 
 
 def reproduce(
@@ -78,16 +138,27 @@ def reproduce(
     workers: int = 1,
     emit: Callable[[str], None] = print,
     source_corpora: tuple[str, ...] | None = None,
+    recipe: str | None = None,
+    encoder_options: tuple[tuple[str, str], ...] = (),
 ) -> tuple[str, Path | None]:
-    """Run (or reuse) the grid of a table (or ``all``) and write the markdown; returns it and its path."""
+    """Run (or reuse) the grid of a table (or ``all``) and write the markdown; returns it and its path.
+
+    ``recipe`` (xlbench.recipes): ``paper`` fine-tunes HuBERT base with the paper's E, batch and
+    crop, and is refused on a CPU when its estimated time is over ``CPU_LIMIT_S``.
+    """
     names = table_names(name)
     bad = [t for t in targets if t not in TARGET_LANGUAGES]
     if bad or not targets:
         raise ConfigError(f"--targets must be among {', '.join(TARGET_LANGUAGES)} (got {', '.join(bad) or 'none'})")
     sets = dict(sets or {})
+    chosen = get_recipe(recipe) if recipe else None
+    if chosen is not None:
+        encoder = check_recipe(chosen, encoder, sets, finetune)
+        finetune = chosen.finetune
+        sets = {**sets, **chosen.fixed}
     res_dir = Path(results or results_dir()).resolve()
     common = dict(encoder=encoder, data=data, device=device, finetune=finetune, selection=selection,
-                  source_corpora=source_corpora)
+                  source_corpora=source_corpora, encoder_options=tuple(encoder_options))
     plans = [plan(n, targets, seeds, sets, res_dir, **common) for n in names]
     jobs: list[GridJob] = []
     for p in plans:
@@ -98,6 +169,10 @@ def reproduce(
             emit(f"{p.name}: method {m} is not available ({why}); its cells will say so")
     jobs = with_results(jobs, res_dir)
     emit(f"reproduce {name}: {len(jobs)} job(s), {sum(len(j.seeds) for j in jobs)} run(s); records in {res_dir}")
+    if chosen is not None and chosen.finetune and jobs:
+        from xlbench.features import resolve_device
+
+        emit(cpu_check(jobs, data, source_corpora, dict(encoder_options), resolve_device(device), dry_run))
     if dry_run:
         for i, j in enumerate(jobs, 1):
             emit(f"[{i}/{len(jobs)}] {j.label}")
@@ -109,10 +184,14 @@ def reproduce(
     records = sound_records(res_dir)
     run_ids = {rid for r in summary.results for rid in r.run_ids}
     scope = scope_from_records(records, run_ids, seeds, "finetune" if finetune else "frozen", selection)
+    if chosen is not None and chosen.name != "frozen":
+        scope = replace(scope, recipe=chosen.name)
     if scope.encoder and not any(r.ok for r in summary.results):
         raise DataError("every job of the reproduction failed")
     out_dir = Path(out) if out is not None else Path("leaderboards") / "reproduction"
-    fname = f"{'all' if name == 'all' else name}-{scope.encoder}-{'synthetic' if scope.synthetic else 'real'}.md"
+    # fine-tuned and frozen pages of one encoder are different settings: different files
+    tuned = "-finetune" if finetune else ""
+    fname = f"{'all' if name == 'all' else name}-{scope.encoder}{tuned}-{'synthetic' if scope.synthetic else 'real'}.md"
     out_path = out_dir / fname
     text = reproduction_page(names, records, sets, scope, targets, res_dir, out_path)
     atomic_write_text(out_path, text)

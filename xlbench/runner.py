@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from xlbench import __version__, hub, progress
+from xlbench.accelerator import apply_gpu_share
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
@@ -388,6 +389,8 @@ def run_one(
         timings={
             "inputs_s": round(inputs_s, 3),  # shared by the seeds of one command
             "run_s": round(t_end - t0, 3),  # fit and predict, in the method's worker
+            # torch.cuda.max_memory_allocated of the method's worker, on CUDA only
+            **({"peak_gpu_memory_gb": round(out.peak_memory / 2**30, 3)} if out.peak_memory is not None else {}),
         },
         environment=environment(p.device, [parts["method"].distribution]),
         audit=audit,
@@ -403,6 +406,7 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
     if req.isolation == "worker":
         warm_up()  # the fork server starts while the data loads
     p = prepare(req)
+    apply_gpu_share(p.device)  # xlbench grid --per-gpu: this process's share of the GPU (extraction)
     for n in p.notes:
         on_note(n)
     outcomes: list[Outcome] = []

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from xlbench.accelerator import LossSums, to_device
 from xlbench.components.mixup import mixup
 from xlbench.components.pseudo_labels import hard_pseudo_labels, soft_pseudo_labels, update_pseudo_pool
 from xlbench.components.rebalance import oversample
@@ -188,11 +189,10 @@ class PseudoLabel(Method):
     ) -> dict[str, float]:
         """One pass over D with random crops; in soft mode mixup (Eq. 6-7) and L = CE + λ_A R_A + λ_H R_H (Eq. 5)."""
         ctx, model = self.ctx, self.model
-        sums = {"loss": 0.0, "ce": 0.0, "r_a": 0.0, "r_h": 0.0}
-        count = 0
+        sums = LossSums()  # summed on the device, read once per epoch: no wait for the device per step
         for idx in minibatches(len(pool), cfg.batch_size, rng):
             batch = ctx.inputs.train_batch([pool.keys[i] for i in idx], rng).to(ctx.device)
-            targets = torch.from_numpy(pool.targets[idx]).to(ctx.device)
+            targets = to_device(torch.from_numpy(pool.targets[idx]), ctx.device)
             if soft and cfg.mixup and len(idx) > 1:
                 mixed = mixup(batch, targets, rng_mix)
                 batch, targets = mixed.batch, mixed.targets
@@ -203,19 +203,18 @@ class PseudoLabel(Method):
                 r_a = prior_regularizer_from_logits(logits)  # Eq. 3
                 r_h = entropy_regularizer_from_logits(logits)  # Eq. 4 (mean)
                 loss = ce + cfg.lambda_a * r_a + cfg.lambda_h * r_h  # Eq. 5
-                sums["r_a"] += r_a.item() * len(idx)
-                sums["r_h"] += r_h.item() * len(idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            sums["loss"] += loss.item() * len(idx)
-            sums["ce"] += ce.item() * len(idx)
-            count += len(idx)
-        out = {k: v / max(count, 1) for k, v in sums.items()}
-        if not soft:
-            del out["r_a"], out["r_h"]
-            del out["ce"]  # the loss is the CE
-        return out
+            sums.add("loss", loss, len(idx))
+            if soft:  # hard mode: the loss is the CE
+                sums.add("ce", ce, len(idx))
+                sums.add("r_a", r_a, len(idx))
+                sums.add("r_h", r_h, len(idx))
+            sums.step(len(idx))
+        names = ("loss", "ce", "r_a", "r_h") if soft else ("loss",)
+        means = sums.means()
+        return {k: means.get(k, 0.0) for k in names}
 
     def _pseudo_label_round(
         self,

@@ -74,6 +74,9 @@ def _n_labeled_list(text: str) -> list[int]:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
 @click.option("--workers", type=int, default=1, show_default=True, help="Local executor: parallel processes.")
+@click.option("--per-gpu", type=int, default=None, metavar="N",
+              help="Local executor on CUDA: N runs at a time on each visible GPU, each capped at 1/N of its "
+              "memory (refused without CUDA: use --workers on a CPU).")
 @click.option("--partition", default=None, help="Slurm partition.")
 @click.option("--gpus-per-node", type=int, default=None, help="Slurm: GPUs per job.")
 @click.option("--cpus-per-task", type=int, default=None, help="Slurm: CPUs per job.")
@@ -89,7 +92,7 @@ def _n_labeled_list(text: str) -> list[int]:
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=None, help=RECORDS_HELP)
 def grid(
     methods, targets, n_labeled, seeds, sets, sweeps, emotions, selection, encoder, encoder_options, finetune,
-    data, device, executor, workers, partition, gpus_per_node, cpus_per_task, mem_gb, timeout_min,
+    data, device, executor, workers, per_gpu, partition, gpus_per_node, cpus_per_task, mem_gb, timeout_min,
     submitit_folder, submitit_cluster, overwrite, dry_run, source_corpora, results,
 ) -> None:
     """Run methods × targets × N_k × seeds; existing records are reused, so it resumes.
@@ -102,6 +105,7 @@ def grid(
 
     if executor == "slurm":
         g.require_submitit()  # fail in one line before planning
+    slots = g.gpu_slots(per_gpu, device, executor) if per_gpu is not None else None  # refused early
     jobs = g.plan_grid(
         g.parse_list(methods, "--methods"),
         g.parse_list(targets, "--targets"),
@@ -130,7 +134,8 @@ def grid(
         partition=partition, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
         timeout_min=timeout_min, folder=submitit_folder, cluster=submitit_cluster,
     )
-    summary = g.run_grid(jobs, executor=executor, workers=workers, slurm=slurm, emit=lambda s: click.echo(s, err=True))
+    summary = g.run_grid(jobs, executor=executor, workers=workers, slurm=slurm, emit=lambda s: click.echo(s, err=True),
+                         gpus=slots)
     click.echo(summary.line())
     if summary.failed:
         for r in summary.failed:
@@ -277,7 +282,12 @@ def pca_cmd(target, seed, n_labeled, sets, encoder, finetune, data, device, out)
 @click.option("--seeds", default="0,1,2", show_default=True)
 @click.option("--targets", default="french,german,italian,persian", show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Option for every method having it.")
-@click.option("--finetune", is_flag=True, help="Train the encoder end to end, as the paper did.")
+@click.option("--encoder-option", "encoder_options", multiple=True, metavar="KEY=VALUE",
+              help="Encoder option, e.g. path=/models/hubert (repeatable).")
+@click.option("--finetune", is_flag=True, help="Train the encoder end to end, with your settings.")
+@click.option("--recipe", type=click.Choice(["frozen", "paper"]), default=None,
+              help="paper: the paper's setting end to end (HuBERT base fine-tuned, E=100, batch 100, 2 s crops; "
+              "needs a GPU, refused on a CPU with the estimated time). Default: frozen encoder, cached features.")
 @click.option("--selection", type=click.Choice(["paper", "strict"]), default="paper", show_default=True)
 @click.option("--data", type=click.Choice(["auto", "real", "synthetic"]), default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -288,13 +298,13 @@ def pca_cmd(target, seed, n_labeled, sets, encoder, finetune, data, device, out)
 @click.option("--dry-run", is_flag=True, help="List the runs and stop.")
 @click.option("--source-corpora", default=None, metavar="LIST",
               help="English from these corpora only (default: RAVDESS + SAVEE + TESS; see `xlbench run --help`).")
-def reproduce(table, encoder, seeds, targets, sets, finetune, selection, data, device, workers, results, out,
-              dry_run, source_corpora) -> None:
+def reproduce(table, encoder, seeds, targets, sets, encoder_options, finetune, recipe, selection, data, device, workers,
+              results, out, dry_run, source_corpora) -> None:
     """Run the grid of a paper table and put our numbers beside the paper's.
 
     TABLE: table4, table5, table6, table7, table8, fig3 or all. Existing records are reused.
     """
-    from xlbench.cli.runs import parse_seeds
+    from xlbench.cli.runs import parse_options, parse_seeds
     from xlbench.grid import parse_list
     from xlbench.protocol import language
     from xlbench.report.paper_tables import table_names
@@ -305,7 +315,8 @@ def reproduce(table, encoder, seeds, targets, sets, finetune, selection, data, d
         table, targets=[language(t).name for t in parse_list(targets, "--targets")], seeds=parse_seeds(seeds),
         sets=_parse_sets(sets), encoder=encoder, data=data, device=device, finetune=finetune, selection=selection,
         results=results, out=out, dry_run=dry_run, workers=workers, emit=lambda s: click.echo(s, err=True),
-        source_corpora=_corpora(source_corpora),
+        source_corpora=_corpora(source_corpora), recipe=recipe,
+        encoder_options=parse_options(encoder_options, "--encoder-option"),
     )
     if text:
         click.echo(text)

@@ -98,6 +98,12 @@ def _report(outcomes: list[Outcome], name: str) -> None:
     msg = f"{name}: {done} run(s) done"
     if skipped:
         msg += f", {skipped} reused from existing records (--overwrite to rerun)"
+    ran = [o.record.timings for o in outcomes if o.status != "skipped"]
+    if ran:
+        msg += f"; {max(t.get('run_s', 0.0) for t in ran):.1f} s per run at most"
+        peaks = [t["peak_gpu_memory_gb"] for t in ran if "peak_gpu_memory_gb" in t]
+        if peaks:
+            msg += f", peak GPU memory {max(peaks):.2f} GiB"
     progress.note(msg)
 
 

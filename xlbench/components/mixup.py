@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from xlbench.accelerator import to_device
 from xlbench.inputs import Batch
 
 
@@ -43,7 +44,9 @@ def mixup(batch: Batch, targets: torch.Tensor, rng: np.random.Generator) -> Mixe
     if targets.shape[0] != n:
         raise ValueError(f"{n} inputs but {targets.shape[0]} targets")
     device = batch.x.device
-    partner = torch.from_numpy(rng.permutation(n)).to(device)
-    alpha = torch.from_numpy(rng.uniform(0.0, 1.0, size=n)).to(device, batch.x.dtype)
-    other = Batch(batch.x[partner], batch.lengths[partner])
+    order = torch.from_numpy(rng.permutation(n))
+    partner = to_device(order, device)  # non-blocking: the host does not wait for the device
+    alpha = to_device(torch.from_numpy(rng.uniform(0.0, 1.0, size=n)), device).to(batch.x.dtype)
+    host = batch.host_lengths[order] if batch.host_lengths is not None else None
+    other = Batch(batch.x[partner], batch.lengths[partner], host)
     return Mixed(batch.mix(other, alpha), mix_targets(targets, partner, alpha), alpha, partner)

@@ -87,6 +87,9 @@ class Encoder(nn.Module, ABC):
     frozen_ok: bool = True
     #: how frames become a vector: "mean", "mean+std" or "mean+max"
     pooling: str = "mean"
+    #: ``frames`` accepts ``lengths`` on the host (CPU) with ``wav`` on an accelerator, and then
+    #: never waits for the device (xlbench.accelerator); others get lengths on ``wav``'s device
+    host_lengths: ClassVar[bool] = False
     #: how the feature cache stores frames: float16 (half the disk) unless values need float32
     #: (openSMILE functionals reach 1e12, beyond float16's 65504)
     cache_dtype: ClassVar[str] = "float16"

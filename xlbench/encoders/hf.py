@@ -33,7 +33,8 @@ norm applied); ``layer=avg`` learns a softmax-weighted average of all L+1 hidden
 (s3prl's weighted-sum upstream, a small separate module whose weights train even when the
 Transformer is frozen). ``layer=avg`` frames change while it trains, so the feature cache refuses
 it (caching all 13 layers of HuBERT base would take 13 times the disk); use ``layer=N`` to cache
-one layer.
+one layer. ``conv=``, ``attn=`` and ``compile=`` choose how the same frames are computed
+(xlbench.encoders.hf_kernels); they are speed choices, not part of the encoder's identity.
 """
 
 from __future__ import annotations
@@ -51,7 +52,17 @@ import torch
 from torch import nn
 
 from xlbench import hub
+from xlbench.accelerator import to_device
 from xlbench.encoders.base import Encoder, EncoderInfo, Option
+from xlbench.encoders.hf_kernels import (
+    ATTENTION,
+    CONV_KERNELS,
+    SDPA,
+    FeatureConv,
+    MaskedGroupNorm,
+    output_steps,
+    register_sdpa,
+)
 from xlbench.encoders.weights import files_sha256
 from xlbench.errors import ConfigError, MissingWeightsError, OfflineError
 
@@ -93,6 +104,23 @@ def parse_layer(text: str) -> int | str:
         raise ValueError(f"expected an integer or 'avg', got {text!r}") from None
 
 
+def parse_choice(choices: tuple[str, ...]) -> Any:
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text.lower()
+
+    return parse
+
+
+def parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
 class LayerAverage(nn.Module):
     """s3prl-style learned softmax-weighted sum of the L+1 hidden states."""
 
@@ -108,51 +136,6 @@ class LayerAverage(nn.Module):
         return out.to(hidden[-1].dtype)
 
 
-class MaskedGroupNorm(nn.GroupNorm):
-    """GroupNorm whose statistics cover each utterance's valid time steps only.
-
-    HuBERT base and wav2vec2 base normalise the first convolution's output over time; padding
-    would change those statistics. Takes over the parameters of the GroupNorm it replaces.
-    """
-
-    def __init__(self, norm: nn.GroupNorm, geometry: list[tuple[int, int]]) -> None:
-        super().__init__(norm.num_groups, norm.num_channels, norm.eps, norm.affine)
-        if norm.affine:
-            self.weight, self.bias = norm.weight, norm.bias
-        self.geometry = geometry  # (kernel, stride) of the convolutions up to this norm
-        self.sample_lengths: list[int] | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t = x.shape[-1]
-        if self.sample_lengths is None:
-            return super().forward(x)
-        valid = []
-        for n in self.sample_lengths:
-            for k, s in self.geometry:
-                n = (n - k) // s + 1
-            valid.append(max(1, min(n, t)))
-        if all(n == t for n in valid):  # no padding at this layer: the plain kernel
-            return super().forward(x)
-        b, c, g = x.shape[0], x.shape[1], self.num_groups
-        # sum and sum of squares over each utterance's valid steps, accumulated in float32; a few
-        # whole-batch kernels (a loop over utterances would be launch-bound on a GPU)
-        steps = torch.tensor(valid, device=x.device)
-        mask = torch.arange(t, device=x.device)[None, :] < steps[:, None]
-        xm = x.masked_fill(~mask[:, None, :], 0).reshape(b, g, -1)
-        s1 = xm.sum(-1, dtype=torch.float32)
-        s2 = torch.linalg.vector_norm(xm, dim=-1, dtype=torch.float32).square()
-        count = steps.float()[:, None] * (c // g)
-        mean = s1 / count
-        var = (s2 / count - mean.square()).clamp_min(0.0)
-        scale = torch.rsqrt(var + self.eps).repeat_interleave(c // g, dim=1)  # (B, C)
-        shift = -mean.repeat_interleave(c // g, dim=1) * scale
-        if self.affine:
-            scale = scale * self.weight.float()
-            shift = shift * self.weight.float() + self.bias.float()
-        # one fused pass: y = x * scale + shift (in x's dtype: bfloat16 under autocast)
-        return torch.addcmul(shift[..., None].to(x.dtype), x, scale[..., None].to(x.dtype))
-
-
 class HFEncoder(Encoder):
     """Any transformers speech encoder (wav2vec2, HuBERT, WavLM, data2vec-audio) via ``hf:``."""
 
@@ -164,6 +147,16 @@ class HFEncoder(Encoder):
             "hidden state to use: 0..L (default: the last), or avg (learned weighted average)", parse_layer
         ),
         "revision": Option("branch, tag or commit of a Hub model (default: main); the commit is recorded"),
+        # speed choices: the same frames within float rounding, so not part of the encoder's
+        # identity (like the device); docs/performance.md has what each measured
+        "conv": Option(
+            "kernels of the convolutional feature encoder: auto (native on a CPU, the fastest measured on "
+            f"CUDA), {', '.join(CONV_KERNELS)}",
+            parse_choice(("auto", *CONV_KERNELS)),
+        ),
+        "attn": Option(f"attention: {', '.join(ATTENTION)} (default sdpa: scaled_dot_product_attention)",
+                       parse_choice(ATTENTION)),
+        "compile": Option("torch.compile the convolutional feature encoder (true/false, default false)", parse_bool),
     }
     #: model types this class accepts (None: any of SPEECH_MODEL_TYPES)
     expect_types: ClassVar[tuple[str, ...] | None] = None
@@ -175,6 +168,9 @@ class HFEncoder(Encoder):
         layer: int | str | None = None,
         revision: str | None = None,
         display_name: str | None = None,
+        conv: str = "auto",
+        attn: str = "sdpa",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if not model:
@@ -202,6 +198,9 @@ class HFEncoder(Encoder):
         self.min_samples = receptive
         self._frame_lengths: torch.Tensor | None = None
         self._install_mask_hooks()
+        self.kernels = self._install_kernels(conv, attn)
+        self.compile_convs = bool(compile)
+        self._compiled = False
         self._weights_sha: str | None = None
 
     # -- options and errors -------------------------------------------------------------------
@@ -242,6 +241,22 @@ class HFEncoder(Encoder):
         for sub in getattr(pos, "layers", []) or []:  # stacked positional convolutions
             sub.register_forward_hook(self._zero_padded_frames_hook)
 
+    def _install_kernels(self, conv: str, attn: str) -> dict[str, str]:
+        """Feature-encoder convolutions computed by ``conv``; attention by ``attn`` (hf_kernels)."""
+        for layer in self.model.feature_extractor.conv_layers:
+            if not isinstance(layer.conv, FeatureConv):
+                layer.conv = FeatureConv.replacing(layer.conv, conv)
+            layer.conv.kernel = conv
+        if attn == "sdpa":
+            attn = register_sdpa() if getattr(self.model, "_supports_sdpa", False) else "eager"
+        if getattr(self.model.config, "_attn_implementation", None) != attn:
+            try:
+                self.model.set_attn_implementation(attn)
+            except (ValueError, ImportError) as exc:  # a model type that has no such attention
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+                raise ConfigError(f"encoder {self.display_name!r}: attn={attn} is not available ({first})") from None
+        return {"conv": conv, "attn": "sdpa" if attn == SDPA else attn}
+
     def _zero_padded_frames_hook(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor | None:
         if self._frame_lengths is None:
             return None
@@ -250,37 +265,66 @@ class HFEncoder(Encoder):
         return output.masked_fill(~mask[:, None, :], 0.0)
 
     @contextmanager
-    def _lengths_active(self, samples: torch.Tensor, frames: torch.Tensor) -> Iterator[None]:
+    def _lengths_active(
+        self, samples: torch.Tensor, frames: torch.Tensor, width: int, host: bool
+    ) -> Iterator[None]:
+        """Valid lengths for the masking hooks and norms during one forward.
+
+        With ``host`` lengths (CPU) the norms learn on the host whether a row is padded at all and
+        get their steps through a non-blocking copy; with device lengths everything stays on the
+        device (no row is assumed unpadded). Either way the host never waits for the device.
+        """
         self._frame_lengths = frames
-        host = samples.tolist()  # the norms slice on the host: no device sync inside the model
+        device = frames.device
         for norm in self._masked_norms:
-            norm.sample_lengths = host
+            t = output_steps(width, norm.geometry)
+            steps = output_steps(samples, norm.geometry).clamp(1, max(t, 1))
+            norm.padded = bool((steps < t).any()) if host else True
+            norm.steps = to_device(steps, device) if host else steps
         try:
             yield
         finally:
             self._frame_lengths = None
             for norm in self._masked_norms:
-                norm.sample_lengths = None
+                norm.padded = False
+                norm.steps = norm.steps.new_zeros(0)
 
     # -- the interface ------------------------------------------------------------------------
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.model._get_feat_extract_output_lengths(lengths).long()
 
+    #: lengths may be given on the host with audio on a device (Encoder.host_lengths)
+    host_lengths = True
+
     def frames(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.check_lengths(lengths)
-        lengths = lengths.to(wav.device).long()
+        """Frames and valid frame counts (on ``wav``'s device).
+
+        Lengths on the host (a CPU tensor, also with audio on a GPU) keep the host from ever
+        waiting for the device: frame counts and padding come from them. Lengths on the device
+        work too; then the output is not trimmed to the longest utterance.
+        """
+        device = wav.device
+        host = lengths.device.type == "cpu"
+        lengths = lengths.long()
+        if host or device.type == "cpu":
+            self.check_lengths(lengths)
+        flen_host = self.frame_lengths(lengths) if host else None
+        lengths_dev = to_device(lengths, device)
+        flen = to_device(flen_host, device) if flen_host is not None else self.frame_lengths(lengths_dev)
         # the width as given (not trimmed to the longest): rounded batch widths repeat shapes, so
         # cuDNN's per-shape kernel choice is made once, not once per batch
-        mask = torch.arange(wav.shape[1], device=wav.device)[None, :] < lengths[:, None]
+        mask = torch.arange(wav.shape[1], device=device)[None, :] < lengths_dev[:, None]
         x = wav.float().masked_fill(~mask, 0.0)
         if self.do_normalize:  # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm over valid samples
-            n = lengths[:, None].to(x.dtype)
+            n = lengths_dev[:, None].to(x.dtype)
             mean = x.sum(1, keepdim=True) / n
             var = ((x - mean).masked_fill(~mask, 0) ** 2).sum(1, keepdim=True) / n
             x = ((x - mean) / torch.sqrt(var + 1e-7)).masked_fill(~mask, 0.0)
-        flen = self.frame_lengths(lengths)
+        if self.compile_convs and not self._compiled:  # on first use, on this very copy of the model
+            self.model.feature_extractor.compile(dynamic=True)
+            self._compiled = True
         hidden_wanted = self.layer is not None
-        with self._lengths_active(lengths, flen), warnings.catch_warnings():
+        with self._lengths_active(lengths, flen, wav.shape[1], host), warnings.catch_warnings():
             # WavLM's attention hands torch mixed mask types; the result is right, the warning noise
             warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask.*")
             out = self.model(x, attention_mask=mask.long(), output_hidden_states=hidden_wanted, return_dict=True)
@@ -291,7 +335,8 @@ class HFEncoder(Encoder):
             frames = self.layer_average(out.hidden_states)
         else:
             frames = out.hidden_states[int(self.layer)]
-        frames = frames[:, : int(flen.max())]
+        if flen_host is not None:
+            frames = frames[:, : int(flen_host.max())]
         valid = torch.arange(frames.shape[1], device=frames.device)[None, :] < flen[:, None]
         return frames.masked_fill(~valid[..., None], 0.0), flen
 
@@ -366,7 +411,12 @@ class HuBERT(HFEncoder):
     }
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, layer: int | str | None = None, revision: str | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        layer: int | str | None = None,
+        revision: str | None = None,
+        **speed: Any,
     ) -> None:
         self.path = str(Path(path).expanduser()) if path else None
         source = self.path or HUBERT_ID
@@ -375,7 +425,7 @@ class HuBERT(HFEncoder):
                 f"HuBERT folder {self.path} (option path) does not exist: put the {HUBERT_ID} folder there, or "
                 "drop the option to use the Hugging Face cache (`xlbench weights fetch hubert`)"
             )
-        super().__init__(source, layer=layer, revision=revision, display_name=self.name)
+        super().__init__(source, layer=layer, revision=revision, display_name=self.name, **speed)
 
     def _fetch_command(self, model: str) -> str:
         return "xlbench weights fetch hubert"

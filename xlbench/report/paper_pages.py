@@ -21,6 +21,7 @@ from xlbench.errors import DataError
 from xlbench.method_options import ALL
 from xlbench.paper import ENCODER_TITLES, TABLE8_CAPTION_NOTE, TABLE8_MATCH_NOTE, PaperResult, paper_results
 from xlbench.protocol import SOURCE_LANGUAGE
+from xlbench.recipes import RECIPES
 from xlbench.records import RunRecord
 from xlbench.report.formatting import paper_number
 from xlbench.report.generated import SYNTHETIC_WARNING, banner, marker, project_relative, relative_to
@@ -41,6 +42,7 @@ class Scope:
     seeds: tuple[int, ...]
     source: str = SOURCE_LANGUAGE  # "english (ravdess only)" for a named subset of the source corpora
     encoder_version: str = ""  # the weights' revision, where the encoder has weights
+    recipe: str = ""  # xlbench.recipes name when the reproduction ran one (e.g. "paper")
 
 
 def cell_records(records: Sequence[Loaded], cell: Cell, config: Mapping[str, Any], target: str,
@@ -84,7 +86,8 @@ def render_table_body(name: str, records: Sequence[Loaded], configs: Mapping[Cel
     show_paper = not scope.synthetic and scope.encoder in ENCODER_TITLES
     kind = "SYNTHETIC corpus: no paper numbers apply" if scope.synthetic else "real corpora"
     lines = [f"## {heading}", "",
-             f"Ours: {scope.encoder} ({scope.mode}), selection {scope.selection}, seeds "
+             f"Ours: {scope.encoder} ({scope.mode}{f', recipe {scope.recipe}' if scope.recipe else ''}), "
+             f"selection {scope.selection}, seeds "
              f"{','.join(map(str, scope.seeds))}, UA % mean ± std over seeds; {kind}."
              + ("" if scope.synthetic or show_paper else f" The paper has no {scope.encoder} numbers."), ""]
 
@@ -199,13 +202,17 @@ def reproduction_page(names: Sequence[str], records: Sequence[Loaded], sets: Map
         # only where they differ from the protocol's English and a parameter-free encoder
         **({"source": scope.source} if scope.source != SOURCE_LANGUAGE else {}),
         **({"encoder_version": scope.encoder_version} if scope.encoder_version else {}),
+        **({"recipe": scope.recipe} if scope.recipe else {}),
     }
     cells = [c for n in names for c in TABLES[n][1]]
     configs, missing = expected_configs(cells, sets)
-    sets_text = "".join(f" --set {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items())
+    implied = RECIPES[scope.recipe].fixed if scope.recipe in RECIPES else {}  # said by --recipe
+    sets_text = "".join(f" --set {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()
+                        if implied.get(k, object()) != v)
     cmd = (f"reproduce {'all' if list(names) == list(ORDER) else names[0]} --encoder {scope.encoder} "
            f"--seeds {','.join(map(str, scope.seeds))} --results {project_relative(records_dir, out_path.parent)}"
-           f"{' --data synthetic' if scope.synthetic else ''}{' --finetune' if scope.mode == 'finetune' else ''}"
+           f"{' --data synthetic' if scope.synthetic else ''}"
+           f"{f' --recipe {scope.recipe}' if scope.recipe else (' --finetune' if scope.mode == 'finetune' else '')}"
            f"{' --selection strict' if scope.selection == 'strict' else ''}{sets_text}"
            f"{source_corpora_flag(scope.source)}")
     title = "Reproduction of Agarla et al. (2024)" + (" — SYNTHETIC corpus" if scope.synthetic else "")
@@ -223,7 +230,7 @@ def reproduction_page(names: Sequence[str], records: Sequence[Loaded], sets: Map
 def page_from_marker(path: Path, meta: Mapping[str, Any], records: Sequence[Loaded], records_dir: Path) -> str:
     """The page at ``path`` rendered again from its marker's ``meta`` and the (sound) records."""
     scope = Scope(meta["encoder"], meta["mode"], meta["selection"], bool(meta["synthetic"]), tuple(meta["seeds"]),
-                  meta.get("source", SOURCE_LANGUAGE), meta.get("encoder_version", ""))
+                  meta.get("source", SOURCE_LANGUAGE), meta.get("encoder_version", ""), meta.get("recipe", ""))
     return reproduction_page(meta["tables"], records, meta.get("sets", {}), scope, meta["targets"], records_dir, path)
 
 
