@@ -51,11 +51,13 @@ def test_crosslingual_record_is_complete(synthetic_home, no_mlflow, tmp_path: Pa
     assert rec.schema_version == 2 and rec.protocol_version == "1" and rec.splits_version == "1"
     assert rec.method.name == "crosslingual" and rec.method.distribution == "xlbench"
     assert rec.method.config["epochs"] == 4 and rec.method.config["lr"] == 1e-3
-    assert rec.encoder.name == "opensmile-compare" and rec.task.mode == "frozen"  # --encoder auto on a CPU
+    assert rec.encoder.name == "logmel-stats" and rec.task.mode == "frozen"
     assert rec.task.n_labeled == 0 and rec.task.emotions == ["anger", "fear", "happiness", "neutral", "sadness"]
     assert rec.source_data.synthetic and rec.target_data.corpora == ["synth_it"]
     assert set(rec.source_data.split_hashes) == {"synth_en"} and len(rec.source_data.split_hashes["synth_en"]) == 64
     assert rec.selection.policy == "paper" and rec.selection.sets == ["source_val", "target_val"]
+    assert rec.selection.scoring_calls == {"source_val": 4, "target_val": 4}  # once per epoch, observed
+    assert rec.audit.verdict == "pass" and rec.isolation == "worker"
     assert 1 <= rec.selection.selected_epoch <= 4
     assert len(rec.history) == 4 and {"loss", "source_val_ua", "target_val_ua"} <= set(rec.history[0])
     m = rec.metrics["target"]
