@@ -65,7 +65,7 @@ from xlbench.audio import PREPROCESSING_VERSION, load_audio
 from xlbench.audio_batches import AudioItem, audio_batches, length_batches
 from xlbench.encoders.base import Encoder, EncoderInfo
 from xlbench.errors import ConfigError, DataError
-from xlbench.home import atomic_write_json, features_dir
+from xlbench.home import atomic_write_json, features_dir, open_temp_beside
 
 CACHE_FORMAT = 1
 SAMPLE_RATE = 16_000
@@ -411,7 +411,7 @@ class _PackWriter:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = open_temp_beside(path)  # group-readable where the umask says so
     try:
         with os.fdopen(fd, "wb") as f:
             np.lib.format.write_array(f, array, allow_pickle=False)

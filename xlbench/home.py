@@ -14,7 +14,7 @@ from typing import Any
 
 import platformdirs
 
-from xlbench.errors import DataError
+from xlbench.errors import DataError, os_error_line
 
 
 def data_home() -> Path:
@@ -60,28 +60,66 @@ def results_dir() -> Path:
     env = os.environ.get("XLBENCH_RESULTS")
     if env:
         path = Path(env).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise DataError(f"XLBENCH_RESULTS={env} is not a folder; point it at a folder for run records")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(os_error_line(exc, "create the results folder (XLBENCH_RESULTS)", path)) from None
         return path
     return subdir("results")
 
 
+def umask() -> int:
+    """The process umask (read without changing it where /proc tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but only here)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the umask (mkstemp's files are 0o600)."""
+    return 0o666 & ~umask()
+
+
+def open_temp_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path`` (``.<name>.<random>.tmp``), with the mode the umask
+    gives a new file, so a shared cache stays readable to those the umask lets read it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with contextlib.suppress(OSError):  # a file system without modes (FAT, some network mounts)
+        os.fchmod(fd, new_file_mode())
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename: never a half-written file."""
+    """Write to a temporary file beside ``path``, fsync, then rename: never a half-written file.
+
+    Any failure (a full or read-only disk, a permission) removes the temporary file and is a
+    one-line DataError naming ``path``; the file at ``path``, if any, is left as it was.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = open_temp_beside(path)
     except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise DataError(os_error_line(exc, "write", path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise DataError(os_error_line(exc, "write", path)) from None
         raise
 
 

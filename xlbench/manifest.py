@@ -7,6 +7,7 @@ A manifest is the only thing later stages read about a corpus; they never walk t
 from __future__ import annotations
 
 import json
+import re
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,9 +22,9 @@ from xlbench import __version__
 from xlbench.audio import AudioError, inspect_audio
 from xlbench.corpora.base import Entry, ScanResult
 from xlbench.corpus_store import read_source
-from xlbench.errors import DataError
+from xlbench.errors import ConfigError, DataError
 from xlbench.home import atomic_write_text, manifests_dir
-from xlbench.protocol import EMOTIONS_5, PROTOCOL_VERSION, CorpusSpec, Emotion, Gender
+from xlbench.protocol import EMOTIONS_5, PROTOCOL_VERSION, REAL_CORPORA, CorpusSpec, Emotion, Gender
 
 MANIFEST_SCHEMA = 1
 
@@ -174,7 +175,13 @@ def build_manifest(
     )
 
 
+#: a corpus name: what loaders register (lower case, digits, ``_`` and ``-``); never a path
+CORPUS_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
 def manifest_path(corpus: str) -> Path:
+    if not CORPUS_NAME.fullmatch(corpus):
+        raise ConfigError(f"{corpus!r} is not a corpus name (a registered name such as emovo or synth_it, not a path)")
     return manifests_dir() / f"{corpus}.json"
 
 
@@ -182,6 +189,13 @@ def save_manifest(manifest: Manifest) -> Path:
     path = manifest_path(manifest.corpus)
     atomic_write_text(path, manifest.model_dump_json(indent=1) + "\n")
     return path
+
+
+def rebuild_advice(corpus: str) -> str:
+    """How a user rebuilds the manifest of ``corpus``."""
+    if corpus in REAL_CORPORA:
+        return f"run `xlbench data prepare --corpus {corpus}` again"
+    return f"run `xlbench data prepare --corpus {corpus}` again (`xlbench data generate` for a generated corpus)"
 
 
 def load_manifest(corpus: str) -> Manifest | None:
@@ -193,9 +207,11 @@ def load_manifest(corpus: str) -> Manifest | None:
         manifest = Manifest.model_validate_json(path.read_bytes())
     except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0]
-        raise DataError(f"manifest {path} is corrupt ({first}); run `xlbench data prepare` again") from None
+        raise DataError(f"manifest {path} is corrupt ({first}); {rebuild_advice(corpus)}") from None
+    except OSError as exc:
+        raise DataError(f"manifest {path} cannot be read ({exc.strerror or exc})") from None
     if manifest.schema_version != MANIFEST_SCHEMA:
-        raise DataError(f"manifest {path} has schema {manifest.schema_version}; run `xlbench data prepare` again")
+        raise DataError(f"manifest {path} has schema {manifest.schema_version}; {rebuild_advice(corpus)}")
     return manifest
 
 

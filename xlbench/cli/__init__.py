@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 import click
 
 from xlbench import __version__
-from xlbench.errors import XLBenchError
+from xlbench.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    XLBenchError,
+    memory_error_line,
+    os_error_line,
+)
 
 F = TypeVar("F", bound=Any)
 
@@ -85,14 +91,30 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        """The one error path: every failure a user can cause is one line and a non-zero exit."""
         try:
             return super().invoke(ctx)
         except XLBenchError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            ctx.exit(exc.exit_code)
+            fail(ctx, str(exc), exc.exit_code)
+        except OSError as exc:  # a full or read-only disk, a permission, a path that is a file
+            fail(ctx, os_error_line(exc), EXIT_ERROR)
+        except MemoryError as exc:
+            fail(ctx, memory_error_line(exc), EXIT_ERROR)
         except KeyboardInterrupt:
-            click.secho("\ninterrupted: finished runs are kept; run the same command again to resume", err=True)
-            ctx.exit(130)
+            resumable = ctx.invoked_subcommand in RESUMABLE
+            note = ": records finished so far are kept; run the same command again to resume" if resumable else ""
+            click.secho(f"\ninterrupted{note}", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+#: commands that skip what earlier runs finished, so running them again resumes
+RESUMABLE = ("run", "grid", "reproduce")
+
+
+def fail(ctx: click.Context, line: str, code: int) -> None:
+    """Print ``error: <line>`` (one line) on stderr and exit with ``code``."""
+    click.secho(f"error: {' '.join(line.split())}", fg="red", err=True)
+    ctx.exit(code)
 
 
 def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> bool:

@@ -216,20 +216,26 @@ def _corpus_state(corpus: str) -> tuple[str, int | None, str]:
 
 @data.command()
 def status() -> None:
-    """Per language: which corpora are real, synthetic or missing, and the command that gets each."""
-    rows = []
+    """Per language: which corpora are real, synthetic or missing, and the command that gets each.
+
+    A corrupt manifest is a row saying so and what rebuilds it; the exit status is still 0."""
+    rows: list[list] = []
+    corrupt: list[str] = []
     for name in CORPORA.names():
         try:
             spec = get_corpus(name).spec
         except Exception as exc:  # a broken plugin is shown, not fatal
             rows.append([name, "?", "broken", "", "", str(exc)[:60]])
             continue
+        kind = "synthetic" if spec.synthetic else "real"
         try:
             m = load_manifest(name)
-        except DataError as exc:
-            rows.append([name, spec.language, "corrupt", "", "", str(exc)[:60]])
+        except DataError:  # shown, with what rebuilds it; the command goes on
+            fix = f"xlbench data generate --language {spec.language}" if spec.synthetic else \
+                f"xlbench data prepare --corpus {name} --root <folder>"
+            rows.append([name, spec.language, "corrupt manifest", kind, "", f"rebuild: `{fix}`"])
+            corrupt.append(name)
             continue
-        kind = "synthetic" if spec.synthetic else "real"
         if m is None:
             rows.append([name, spec.language, "not prepared", kind, "", ""])
         else:
@@ -241,8 +247,11 @@ def status() -> None:
     click.echo("")
     lang_rows = []
     for lang in LANGUAGES.values():
-        res = resolve(lang.name, "auto")
-        uses = f"{'synthetic' if res.synthetic else 'real'} ({', '.join(res.corpora)})"
+        try:
+            res = resolve(lang.name, "auto")
+            uses = f"{'synthetic' if res.synthetic else 'real'} ({', '.join(res.corpora)})"
+        except DataError:
+            uses = "? (a corrupt manifest)"
         first = [lang.name, "source" if lang.source else "target", uses]
         for corpus in lang.corpora:
             try:
@@ -253,7 +262,12 @@ def status() -> None:
             lang_rows.append([*first, corpus, state, "" if n is None else n, shown])
             first = ["", "", ""]
         synth = synthetic_corpus_name(lang.name)
-        generated = load_manifest(synth)
+        try:
+            generated = load_manifest(synth)
+        except DataError:
+            how = f"`xlbench data generate --language {lang.name}` (or any run) rebuilds it"
+            lang_rows.append([*first, synth, "synthetic: corrupt manifest", "", how])
+            continue
         if generated:
             lang_rows.append([*first, synth, "synthetic: generated", len(generated.utterances), ""])
         else:
@@ -266,6 +280,9 @@ def status() -> None:
             tablefmt="github",
         )
     )
+    if corrupt:
+        click.secho(f"warning: corrupt manifest(s): {', '.join(corrupt)} (rebuild as shown above)", fg="yellow",
+                    err=True)
 
 
 @data.command()

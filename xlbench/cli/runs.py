@@ -23,18 +23,38 @@ from xlbench.tasks import ALL_LABELS
 BOUNDS = ("crosslingual", "multilingual")
 
 
+#: --seeds bounds (docs/reliability.md): a seed is a numpy/torch seed, so 0 .. 2**32 - 1; a
+#: command runs at most this many seeds (each one is a whole training run)
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 1000
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds: list[int] = []
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        raise ConfigError(f"--seeds expects integers like 0,1,2 or 0-4, got {text!r}") from None
+    """``0,1,2`` or ``0-4`` (or both) -> distinct seeds; ranges are sized before they are expanded."""
+    spans: list[tuple[int, int]] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.startswith("-"):
+            raise ConfigError(f"--seeds: seeds must be non-negative, got {part!r}")
+        lo_text, sep, hi_text = part.partition("-")
+        try:
+            lo = int(lo_text)
+            hi = int(hi_text) if sep else lo
+        except ValueError:
+            raise ConfigError(
+                f"--seeds expects non-negative integers like 0,1,2 or 0-4, got {text!r}"
+            ) from None
+        if not 0 <= lo <= MAX_SEED or not 0 <= hi <= MAX_SEED:
+            raise ConfigError(f"--seeds: seeds must be between 0 and {MAX_SEED}, got {part!r}")
+        if hi < lo:
+            raise ConfigError(f"--seeds: the range {part!r} is empty (write it low-high)")
+        spans.append((lo, hi))
+    count = sum(hi - lo + 1 for lo, hi in spans)
+    if count > MAX_SEEDS:
+        raise ConfigError(f"--seeds {text!r} asks for {count:,} runs; at most {MAX_SEEDS} seeds per command")
+    seeds = [s for lo, hi in spans for s in range(lo, hi + 1)]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds must list distinct integers, got {text!r}")
     return tuple(seeds)

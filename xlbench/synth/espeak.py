@@ -119,6 +119,7 @@ class Engine:
         self.library_path = Path(library or lib_path)
         self.data_path = str(data or data_path)
         self._buffer = bytearray()
+        self._interrupted = False  # Ctrl-C seen inside the synth callback
         self._callback = _SYNTH_CALLBACK(self._collect)  # kept alive as long as the engine
         self._copy_dir: str | None = None  # where copies load from; found on first load
         self._lib: ctypes.CDLL | None = None
@@ -209,8 +210,15 @@ class Engine:
 
     # -- synthesis ------------------------------------------------------------------------------
     def _collect(self, wav: ctypes._Pointer, n: int, _events: int) -> int:
-        if n > 0:
-            self._buffer += ctypes.string_at(wav, 2 * n)  # n 16-bit samples
+        # Ctrl-C inside a ctypes callback cannot propagate through C (Python would print
+        # "Exception ignored on calling ctypes callback" and go on): note it, stop espeak-ng,
+        # and raise it once espeak_Synth has returned
+        try:
+            if n > 0:
+                self._buffer += ctypes.string_at(wav, 2 * n)  # n 16-bit samples
+        except KeyboardInterrupt:
+            self._interrupted = True
+            return 1  # non-zero = stop synthesis
         return 0  # 0 = go on
 
     def set_voice(self, voice: str) -> None:
@@ -239,7 +247,11 @@ class Engine:
             lib.espeak_ng_SetRandSeed(seed & 0x7FFFFFFF)  # breath noise
         data = text.encode("utf-8") + b"\0"
         self._buffer = bytearray()
+        self._interrupted = False
         status = lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
+        if self._interrupted:
+            self._buffer = bytearray()
+            raise KeyboardInterrupt
         if status != EE_OK:
             raise DataError(f"espeak-ng failed to speak {text!r} with voice {voice!r} (status {status})")
         samples, self._buffer = self._buffer, bytearray()
