@@ -7,8 +7,8 @@ A manifest is the only thing later stages read about a corpus; they never walk t
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor

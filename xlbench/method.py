@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 
 
 class MethodConfig(BaseModel):
-    """Base of every method's config: unknown keys are errors, values are validated."""
+    """Base of every method's config: unknown keys are errors, values are validated (no NaN or
+    infinity; each numeric option of the built-in methods has a documented range, docs/reliability.md)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 @dataclass

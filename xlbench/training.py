@@ -28,17 +28,17 @@ from xlbench.tasks import LabeledSet, ValidationSet
 class TrainConfig(MethodConfig):
     """Hyperparameters of paper Sec. 4.2.1, shared by every built-in method."""
 
-    epochs: int = Field(100, ge=1, description="E, training epochs")
-    batch_size: int = Field(100, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    epochs: int = Field(100, ge=1, le=10_000, description="E, training epochs")
+    batch_size: int = Field(100, ge=1, le=100_000)
+    lr: float = Field(1e-3, gt=0, le=10)
     lr_decay: float = Field(0.95, gt=0, le=1, description="multiplied into the learning rate every lr_step epochs")
-    lr_step: int = Field(10, ge=1)
+    lr_step: int = Field(10, ge=1, le=10_000)
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    crop_seconds: float = Field(2.0, gt=0, description="random training crop (Sec. 4.2)")
+    weight_decay: float = Field(0.0, ge=0, le=10)
+    crop_seconds: float = Field(2.0, gt=0, le=600, description="random training crop (Sec. 4.2)")
     encoder_lr: float | None = Field(
-        None, gt=0, description="learning rate of the encoder with --finetune (default: lr)"
+        None, gt=0, le=10, description="learning rate of the encoder with --finetune (default: lr)"
     )
     # -- the backbone's input and head (beyond the paper: it uses a linear head on raw vectors) ----
     standardize: Literal["auto", "on", "off"] = Field(
@@ -51,7 +51,7 @@ class TrainConfig(MethodConfig):
         "linear",
         description="the head h: linear = the paper's linear softmax (Eq. 1); mlp = Linear-ReLU-Dropout-Linear",
     )
-    head_hidden: int = Field(256, ge=1, description="hidden units of the mlp head")
+    head_hidden: int = Field(256, ge=1, le=65_536, description="hidden units of the mlp head")
     head_dropout: float = Field(0.3, ge=0, lt=1, description="dropout of the mlp head")
 
 

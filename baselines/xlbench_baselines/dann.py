@@ -181,13 +181,19 @@ def adaptation_steps(
 class DANNConfig(TrainConfig):
     """DANN options on top of the paper's training schedule (TrainConfig)."""
 
-    bottleneck: int = Field(128, ge=1, description="units of the trainable projection between the encoder and "
-                                                  "the heads (the trainable part of DANN's feature extractor)")
+    bottleneck: int = Field(
+        128, ge=1, le=65_536,
+        description="units of the trainable projection between the encoder and "
+            "the heads (the trainable part of DANN's feature extractor)")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout after the projection and in the domain classifier")
-    domain_hidden: int = Field(128, ge=0, description="hidden units of the domain classifier (0: a linear classifier)")
-    domain_weight: float = Field(1.0, ge=0, description="w_d, weight of the domain loss in L_y + w_d L_d")
-    lambda_max: float = Field(1.0, ge=0, description="λ_max: the reversal coefficient is λ_max · λ_p")
-    lambda_gamma: float = Field(DANN_GAMMA, gt=0, description="γ of λ_p = 2/(1+exp(-γp)) - 1 (Ganin & Lempitsky: 10)")
+    domain_hidden: int = Field(
+        128, ge=0, le=65_536,
+        description="hidden units of the domain classifier (0: a linear classifier)")
+    domain_weight: float = Field(1.0, ge=0, le=1_000, description="w_d, weight of the domain loss in L_y + w_d L_d")
+    lambda_max: float = Field(1.0, ge=0, le=1_000, description="λ_max: the reversal coefficient is λ_max · λ_p")
+    lambda_gamma: float = Field(
+        DANN_GAMMA, gt=0, le=1_000,
+        description="γ of λ_p = 2/(1+exp(-γp)) - 1 (Ganin & Lempitsky: 10)")
     lambda_schedule: Literal["dann", "constant"] = Field(
         "dann", description="dann: λ ramps with training progress p (per step); constant: λ = λ_max from the start")
     batch_composition: BatchComposition = Field(

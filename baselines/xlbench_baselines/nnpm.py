@@ -111,33 +111,43 @@ class CosineHead(nn.Module):
 class NNPMConfig(TrainConfig):
     """NNPM options (a reconstruction: every assumption is an option) on top of TrainConfig."""
 
-    embedding_dim: int = Field(128, ge=2, description="size of the L2-normalised embedding the memory stores")
-    hidden: int = Field(256, ge=1, description="hidden units of the projection Linear-ReLU-Dropout-Linear")
+    embedding_dim: int = Field(
+        128, ge=2, le=65_536,
+        description="size of the L2-normalised embedding the memory stores")
+    hidden: int = Field(256, ge=1, le=65_536, description="hidden units of the projection Linear-ReLU-Dropout-Linear")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout inside the projection")
     head: Literal["cosine", "linear"] = Field(
         "cosine", description="emotion head: cosine = s · cos(z, w_c) (weights normalised too), so that the source "
                               "cross-entropy shapes the angles the memory is read by; linear = W (s z) + b")
-    scale: float = Field(10.0, gt=0, description="s, the logit scale of the head (z has unit norm)")
+    scale: float = Field(10.0, gt=0, le=1_000, description="s, the logit scale of the head (z has unit norm)")
     memory_update: Literal["fifo", "epoch"] = Field(
         "fifo", description="fifo: push each step's labelled embeddings into per-class queues; "
                             "epoch: re-embed the memory sets from whole utterances at the start of every epoch")
-    memory_per_class: int | None = Field(128, ge=1, description="entries kept per class (FIFO); null keeps all")
+    memory_per_class: int | None = Field(
+        128, ge=1, le=1_000_000,
+        description="entries kept per class (FIFO); null keeps all")
     memory_sets: Literal["source", "labeled"] = Field(
         "source", description="what the memory holds: source = D_s (as NNPM); labeled = D_s ∪ K_t")
     pseudo_label: Literal["topk", "threshold"] = Field(
         "topk", description="topk: the classes of the k nearest memory entries; threshold: every class whose "
                             "nearest entry has cosine >= threshold, plus the best class")
-    top_k: int = Field(5, ge=1, description="k of the topk pseudo multi-label")
+    top_k: int = Field(5, ge=1, le=1_000, description="k of the topk pseudo multi-label")
     threshold: float = Field(0.5, ge=-1, le=1, description="cosine threshold of the threshold pseudo multi-label")
-    target_weight: float = Field(1.0, ge=0, description="weight of the multi-label BCE on target utterances")
+    target_weight: float = Field(1.0, ge=0, le=1_000, description="weight of the multi-label BCE on target utterances")
     target_loss_on: Literal["memory", "classifier"] = Field(
         "classifier", description="what the multi-label BCE scores: memory = the per-class nearest-entry cosine s_c as "
                               "logit (s_c - offset) / temperature; classifier = the emotion head's logits")
-    temperature: float = Field(0.1, gt=0, description="temperature of the memory logits (s_c - offset) / temperature")
+    temperature: float = Field(
+        0.1, gt=0, le=1_000,
+        description="temperature of the memory logits (s_c - offset) / temperature")
     similarity_offset: float = Field(0.5, ge=-1, le=1, description="cosine at which a memory logit is 0 (p = 0.5)")
-    hard_negatives: int = Field(5, ge=1, description="hard negatives per query (the most similar wrong-class entries)")
-    margin: float = Field(0.2, ge=0, description="cosine margin of the hard-negative term")
-    hard_negative_weight: float = Field(1.0, ge=0, description="weight of the hard-negative margin term (0: off)")
+    hard_negatives: int = Field(
+        5, ge=1, le=1_000,
+        description="hard negatives per query (the most similar wrong-class entries)")
+    margin: float = Field(0.2, ge=0, le=2, description="cosine margin of the hard-negative term")
+    hard_negative_weight: float = Field(
+        1.0, ge=0, le=1_000,
+        description="weight of the hard-negative margin term (0: off)")
     hard_negative_on: Literal["both", "target", "labeled"] = Field(
         "both", description="queries of the hard-negative term: target (pseudo multi-label), labeled (true label) "
                             "or both")
@@ -147,13 +157,17 @@ class NNPMConfig(TrainConfig):
     target_ramp: Literal["dann", "none"] = Field(
         "dann", description="dann: the target and hard-negative target weights ramp up after the warm-up as "
                             "2/(1+exp(-10 p)) - 1, p the progress through the post-warm-up steps; none: full weight")
-    warmup_epochs: int = Field(10, ge=0, description="epochs of source-only training before the memory's pseudo-labels "
-                                                    "are used")
+    warmup_epochs: int = Field(
+        10, ge=0, le=10_000,
+        description="epochs of source-only training before the memory's pseudo-labels "
+            "are used")
     batch_composition: BatchComposition = Field(
         "halves", description="halves: each step is half labelled (D_s ∪ K_t), half unlabelled target (U_t); "
                               "paired: a full labelled batch plus an equally large U_t batch")
-    report_every: int = Field(10, ge=1, description="report U_t's pseudo-labels to the harness every this many epochs "
-                                                   "(and at the last epoch), once the warm-up is over")
+    report_every: int = Field(
+        10, ge=1, le=10_000,
+        description="report U_t's pseudo-labels to the harness every this many epochs "
+            "(and at the last epoch), once the warm-up is over")
 
 
 class NNPM(Method):

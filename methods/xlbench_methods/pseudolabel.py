@@ -71,7 +71,9 @@ class PseudoLabelConfig(TrainConfig):
         description="τ, confidence threshold of hard pseudo-labels (Eq. 2; Table 7 tries 0.5, 0.65, 0.85); "
         "unused in soft mode",
     )
-    every: int = Field(30, ge=1, description="W: pseudo-label U_t after each epoch e with mod(e, W) = 0 (Algorithm 1)")
+    every: int = Field(
+        30, ge=1, le=10_000,
+        description="W: pseudo-label U_t after each epoch e with mod(e, W) = 0 (Algorithm 1)")
     accumulate: bool = Field(
         False,
         description="false: each round's K'_t replaces the previous one (PROTOCOL.md §6); "
@@ -82,8 +84,12 @@ class PseudoLabelConfig(TrainConfig):
         description="oversample K_t ∪ K'_t up to N_s at the start (if N_k > 0) and after each round (Sec. 3.2.3); "
         "false for the Table 8 ablation",
     )
-    lambda_a: float = Field(0.8, ge=0, description="λ_A, weight of the class-prior term R_A (Eq. 3, 5); soft mode")
-    lambda_h: float = Field(0.4, ge=0, description="λ_H, weight of the mean entropy R_H (Eq. 4, 5); soft mode")
+    lambda_a: float = Field(
+        0.8, ge=0, le=1_000,
+        description="λ_A, weight of the class-prior term R_A (Eq. 3, 5); soft mode")
+    lambda_h: float = Field(
+        0.4, ge=0, le=1_000,
+        description="λ_H, weight of the mean entropy R_H (Eq. 4, 5); soft mode")
     mixup: bool = Field(True, description="mixup of inputs and targets, α ~ U(0, 1) per row (Eq. 6-7); soft mode")
     soft_scope: Literal["always", "pseudo"] = Field(
         "always",

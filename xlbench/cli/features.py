@@ -64,9 +64,9 @@ def _prepared_corpora() -> list[str]:
 )
 @click.option(
     "--batch-seconds",
-    type=click.FloatRange(min=1.0),
+    type=click.FloatRange(min=1.0, max=3600.0),
     default=None,
-    help="Padded audio per batch, in seconds (default 120).",
+    help="Padded audio per batch, in seconds, 1-3600 (default 120).",
 )
 def extract(
     encoder_name: str,

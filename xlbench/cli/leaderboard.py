@@ -73,15 +73,17 @@ def _n_labeled_list(text: str) -> list[int]:
 @click.option("--data", type=click.Choice(["auto", "real", "synthetic"]), default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="Local executor: parallel processes.")
-@click.option("--per-gpu", type=int, default=None, metavar="N",
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Local executor: parallel processes (1-256).")
+@click.option("--per-gpu", type=click.IntRange(1, 64), default=None, metavar="N",
               help="Local executor on CUDA: N runs at a time on each visible GPU, each capped at 1/N of its "
               "memory (refused without CUDA: use --workers on a CPU).")
 @click.option("--partition", default=None, help="Slurm partition.")
-@click.option("--gpus-per-node", type=int, default=None, help="Slurm: GPUs per job.")
-@click.option("--cpus-per-task", type=int, default=None, help="Slurm: CPUs per job.")
-@click.option("--mem-gb", type=float, default=None, help="Slurm: memory per job.")
-@click.option("--timeout-min", type=int, default=240, show_default=True, help="Slurm: time limit per job.")
+@click.option("--gpus-per-node", type=click.IntRange(1, 64), default=None, help="Slurm: GPUs per job.")
+@click.option("--cpus-per-task", type=click.IntRange(1, 1024), default=None, help="Slurm: CPUs per job.")
+@click.option("--mem-gb", type=click.FloatRange(0, 65_536, min_open=True), default=None, help="Slurm: memory per job.")
+@click.option("--timeout-min", type=click.IntRange(1, 43_200), default=240, show_default=True,
+              help="Slurm: time limit per job, minutes.")
 @click.option("--submitit-folder", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Slurm: where submitit keeps scripts and logs (default <data home>/submitit).")
 @click.option("--submitit-cluster", type=click.Choice(["slurm", "local", "debug"]), default="slurm", hidden=True)
@@ -206,7 +208,7 @@ def check_cmd(root: Path) -> None:
 
 @leaderboard.command("validate", short_help="Reject defective run records, one line per defect.")
 @click.option("--records", type=click.Path(file_okay=False, path_type=Path), default=None, help=RECORDS_HELP)
-@click.option("--min-seeds", type=int, default=3, show_default=True)
+@click.option("--min-seeds", type=click.IntRange(1, 1000), default=3, show_default=True)
 def validate_cmd(records: Path | None, min_seeds: int) -> None:
     """Reject records with a wrong schema, a tampered run id, a split hash unlike the shipped split
     files, test-set model selection, or too few seeds for a setting (one line per defect)."""
@@ -237,8 +239,9 @@ def plots_cmd(records: Path | None, out: Path) -> None:
 
 @leaderboard.command("pca", short_help="Fig. 6: PCA and silhouette before/after adaptation (fits one seed).")
 @click.option("--target", required=True, help="Target language.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n-labeled", type=int, default=0, show_default=True, help="N_k of the adapted model (paper: 0).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--n-labeled", type=click.IntRange(min=0), default=0, show_default=True,
+              help="N_k of the adapted model (paper: 0).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Method option for both fits.")
 @click.option("--encoder", default="auto", show_default=True)
 @click.option("--finetune", is_flag=True, help="Train the encoder end to end (PCA of its embeddings).")
@@ -291,7 +294,7 @@ def pca_cmd(target, seed, n_labeled, sets, encoder, finetune, data, device, out)
 @click.option("--selection", type=click.Choice(["paper", "strict"]), default="paper", show_default=True)
 @click.option("--data", type=click.Choice(["auto", "real", "synthetic"]), default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True)
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=None, help=RECORDS_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BOARD / "reproduction",
               show_default=True)

@@ -66,6 +66,13 @@ def _print_checks(results) -> None:
     click.echo(f"{sum(r.ok for r in results.checks)}/{len(results.checks)} checks passed in {results.seconds:.1f} s")
 
 
+def known_method(name: str) -> None:
+    """Refuse a name no distribution registers (a registered but broken plugin is the contract's to report)."""
+    from xlbench.method import METHODS
+
+    METHODS.registration(name)  # unknown: a ConfigError with "did you mean"
+
+
 @click.command("check-method")
 @click.argument("name")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Method options for the check.")
@@ -81,6 +88,7 @@ def check_method(name: str, overrides: tuple[str, ...], finetune: bool) -> None:
     """
     from xlbench.contract import check
 
+    known_method(name)  # an unknown name is one line, not a table of one failed check
     results = check(name, parse_overrides(overrides), finetune=finetune)
     _print_checks(results)
     if not results.ok:
