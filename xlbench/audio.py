@@ -43,9 +43,38 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+#: a WAV data chunk whose size field says "unknown" (written while streaming); libsndfile reads to the end
+_STREAMING_SIZES = (0, 0xFFFFFFFF)
+
+
+def wav_truncation(data: bytes) -> str | None:
+    """Why a RIFF/WAVE file is shorter than its header says, or None.
+
+    libsndfile reads whatever samples a truncated file still holds, so a wav cut to 300 bytes
+    would pass as an 8 ms clip: the data chunk's declared size is compared with the bytes there.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None  # not a plain RIFF WAVE file (RF64, AIFF, FLAC ... are left to libsndfile)
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"data":
+            if size in _STREAMING_SIZES:
+                return None
+            held = len(data) - pos - 8
+            if held < size:
+                return f"truncated: the header declares {size} bytes of audio, the file holds {held}"
+            return None
+        pos += 8 + size + (size & 1)  # chunks are padded to an even size
+    return "truncated: no audio data chunk within the file"
+
+
 def _decode(data: bytes, name: str) -> tuple[np.ndarray, int, str]:
     if len(data) == 0:
         raise AudioError(f"{name}: empty file (0 bytes)")
+    truncated = wav_truncation(data)
+    if truncated:
+        raise AudioError(f"{name}: {truncated}")
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             rate, subtype = f.samplerate, f.subtype

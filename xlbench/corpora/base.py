@@ -78,6 +78,15 @@ class ScanResult:
         return Counter(e.emotion for e in self.entries)
 
 
+def audio_named_folders(root: Path) -> list[Path]:
+    """Folders under ``root`` whose names end like audio files (``x.wav/``), sorted, skipping hidden ones."""
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        found += [Path(dirpath) / d for d in dirnames if Path(d).suffix.lower() in AUDIO_SUFFIXES]
+    return found
+
+
 class Corpus(ABC):
     """A corpus loader. Subclasses set ``spec`` and implement ``parse``."""
 
@@ -111,6 +120,8 @@ class Corpus(ABC):
         if not root.is_dir():
             raise DataError(f"{self.name}: {root} is not a folder")
         result = ScanResult(corpus=self.name, root=root.resolve())
+        for folder in audio_named_folders(root):  # reported, never silently passed over
+            result.unknown.append((folder.relative_to(root).as_posix(), "a folder named like an audio file"))
         for path in self.audio_files(root):
             if path.suffix.lower() not in AUDIO_SUFFIXES:
                 result.other_files += 1

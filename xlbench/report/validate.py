@@ -8,6 +8,7 @@ that has any, through :func:`sound_records`). A new check is one more function c
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from xlbench.errors import DataError
 from xlbench.protocol import EMOTIONS_4, EMOTIONS_5
 from xlbench.records import SCHEMA_VERSION, CorruptRecord, RunRecord, iter_records, recompute_run_id
 from xlbench.report.identity import MIN_SEEDS, Setting, config_hash, setting_key, system_key
+from xlbench.stats import classification_metrics
 
 #: A record and the file it was read from.
 Loaded = tuple[Path, RunRecord]
@@ -125,6 +127,56 @@ def trust_checks(rec: RunRecord) -> list[str]:
     return out
 
 
+#: float metrics must equal their recomputation up to float rounding (they are stored exactly)
+METRIC_TOLERANCE = 1e-9
+
+
+def _same(stored: float | None, recomputed: float) -> bool:
+    if stored is None or math.isnan(stored):
+        return math.isnan(recomputed)  # a class absent from the test set has no recall
+    return math.isclose(stored, recomputed, rel_tol=0.0, abs_tol=METRIC_TOLERANCE)
+
+
+def metric_checks(rec: RunRecord) -> list[str]:
+    """Every metric of the record recomputed from its per-utterance predictions (xlbench.stats,
+    as the runner scores them), and each prediction the argmax of its stored probabilities."""
+    out = []
+    names = rec.task.emotions
+    n_classes = len(names)
+    for side in ("target", "source"):
+        m, preds = rec.metrics.get(side), rec.predictions.get(side)
+        if m is None or preds is None:
+            out.append(f"metrics: no {side} metrics or predictions")
+            continue
+        bad = [p.id for p in preds if not (0 <= p.true < n_classes and 0 <= p.pred < n_classes)
+               or len(p.probs) != n_classes]
+        if bad:
+            out.append(f"metrics: {side} prediction {bad[0]} has a class or probabilities outside the "
+                       f"{n_classes} emotions ({len(bad)} such)")
+            continue
+        # stored probabilities are rounded (monotone), so the predicted class is still a maximum
+        off = [p.id for p in preds if p.probs[p.pred] < max(p.probs)]
+        if off:
+            out.append(f"metrics: {side} prediction {off[0]} is not the argmax of its probabilities ({len(off)} such)")
+        got = classification_metrics([p.true for p in preds], [p.pred for p in preds], n_classes)
+        recall = dict(zip(names, (float(r) for r in got.per_class_recall), strict=True))
+        differ = []
+        if m.n != len(preds):
+            differ.append(f"n {m.n} (there are {len(preds)} predictions)")
+        for field in ("ua", "wa", "macro_f1"):
+            if not _same(getattr(m, field), getattr(got, field)):
+                differ.append(f"{field} {getattr(m, field)!r} (recomputed {getattr(got, field)!r})")
+        if set(m.per_class_recall) != set(names) or not all(
+            _same(m.per_class_recall[c], recall[c]) for c in names
+        ):
+            differ.append(f"per_class_recall {m.per_class_recall} (recomputed {recall})")
+        if m.confusion != got.confusion.tolist():
+            differ.append(f"confusion {m.confusion} (recomputed {got.confusion.tolist()})")
+        if differ:
+            out.append(f"metrics: the {side} numbers disagree with the stored predictions: {'; '.join(differ)}")
+    return out
+
+
 def record_checks(path: Path, rec: RunRecord) -> list[str]:
     """Checks on one parsed record: its run id, its file name, its split hashes, and trust."""
     problems = []
@@ -133,7 +185,7 @@ def record_checks(path: Path, rec: RunRecord) -> list[str]:
         problems.append(f"tampered run id: the record says {rec.run_id}, its content hashes to {actual}")
     elif path.stem != rec.run_id or path.parent.name != rec.method.name:
         problems.append(f"misfiled: expected {rec.method.name}/{rec.run_id}.json")
-    return problems + split_checks(rec) + trust_checks(rec)
+    return problems + split_checks(rec) + trust_checks(rec) + metric_checks(rec)
 
 
 def describe(rec: RunRecord) -> str:
