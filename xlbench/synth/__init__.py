@@ -94,7 +94,14 @@ def _locked(folder: Path) -> Iterator[None]:
     except ImportError:  # Windows: no lock, generation is still atomic
         yield
         return
-    with open(folder / ".lock", "a+b") as f:
+    try:
+        f = open(folder / ".lock", "a+b")  # noqa: SIM115 - closed below
+    except OSError:
+        # a read-only data home: nobody can write here, so nothing to serialise; a corpus
+        # already generated is served as is, and a write that is needed fails in one line
+        yield
+        return
+    with f:
         with suppress(OSError):  # a file system without locks: generation is still atomic
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
