@@ -547,7 +547,8 @@ def test_manifest_keeps_excluded_files_on_record(tmp_path):
 
 @pytest.mark.parametrize(
     ("writer", "why"),
-    [(write_empty, "empty file"), (write_truncated, "truncated: the header declares"), (write_not_audio, "not readable")],
+    [(write_empty, "empty file"), (write_truncated, "truncated: the header declares"),
+     (write_not_audio, "not readable")],
 )
 def test_manifest_refuses_bad_audio_unless_skip_bad(tmp_path, writer, why):
     root = make_shemo(tmp_path, ["F01A01", "F01N01", "M01S01"], seconds=0.1)

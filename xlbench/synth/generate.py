@@ -41,7 +41,7 @@ import numpy as np
 import soxr
 
 from xlbench import __version__
-from xlbench.errors import ConfigError, DataError
+from xlbench.errors import ConfigError, DataError, os_error_line
 from xlbench.home import atomic_write_json
 from xlbench.protocol import EMOTIONS_5, SAMPLE_RATE, Emotion
 from xlbench.synth import espeak
@@ -308,7 +308,11 @@ def _run(task: _Task) -> tuple[int, float]:
             for sid in task.sentence_ids:
                 r = rendering(lang, speaker, style, emotion, sid, task.seed)
                 audio = render(engine, lang, speaker, r, sid)
-                (folder / file_name(emotion, speaker, sid)).write_bytes(wav_bytes(audio))
+                path = folder / file_name(emotion, speaker, sid)
+                try:
+                    path.write_bytes(wav_bytes(audio))
+                except OSError as exc:  # a full or read-only disk: say which file (the folder is removed)
+                    raise DataError(os_error_line(exc, "write", path)) from None
                 count += 1
                 seconds += len(audio) / SAMPLE_RATE
     return count, seconds
