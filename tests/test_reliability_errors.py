@@ -142,6 +142,7 @@ def test_ctrl_c_inside_the_espeak_callback_reaches_python(monkeypatch, capfd) ->
 # -- a run: the record cannot be written ------------------------------------------------------
 
 RUN = ["run", "--method", "crosslingual", "--target", "italian", "--seeds", "0", "--no-bounds", "--no-audit",
+       "--encoder", "logmel-stats",
        "--set", "epochs=2"]
 
 
