@@ -66,6 +66,9 @@ from xlbench.audio_batches import AudioItem, audio_batches, length_batches
 from xlbench.encoders.base import Encoder, EncoderInfo
 from xlbench.errors import ConfigError, DataError
 from xlbench.home import atomic_write_json, features_dir
+from xlbench.lifetime import STALE_TEMP_SECONDS, sweep_temp_files
+from xlbench.locks import ProcessLock
+from xlbench.progress import note
 
 CACHE_FORMAT = 1
 SAMPLE_RATE = 16_000
@@ -411,7 +414,7 @@ class _PackWriter:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             np.lib.format.write_array(f, array, allow_pickle=False)
@@ -486,8 +489,12 @@ class FeatureCache:
                 if not isinstance(entries, dict):
                     raise TypeError("entries is not a mapping")
             except (OSError, ValueError, KeyError, TypeError) as exc:
+                # an index is renamed into place whole, so an unreadable one is damage, not a
+                # write in progress: the pack is dead; removing it says so once, not every run
+                gone = self._remove_pack(p.stem)
                 warnings.warn(
-                    f"feature cache: unreadable index {p} ({exc}); ignoring it",
+                    f"feature cache: unreadable index {p} ({exc}); "
+                    + ("removed it and its pack (their entries are recomputed)" if gone else "ignoring it"),
                     FeatureCacheWarning,
                     stacklevel=3,
                 )
@@ -526,6 +533,24 @@ class FeatureCache:
                     continue
                 found[sha] = rows
         return found, bad, reasons
+
+    def _remove_pack(self, stem: str) -> bool:
+        """Delete a pack and its index; False when the folder is read-only."""
+        try:
+            (self.dir / f"{stem}.json").unlink(missing_ok=True)
+            (self.dir / f"{stem}.npy").unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
+
+    def sweep(self) -> None:
+        """Remove what killed writers left here: temporaries of processes that are gone, and
+        packs whose index never got written (older than an hour: no live writer is that slow)."""
+        sweep_temp_files([self.dir])
+        with contextlib.suppress(OSError):
+            for npy in self.dir.glob("pack-*.npy"):
+                if not npy.with_suffix(".json").exists() and time.time() - npy.stat().st_mtime > STALE_TEMP_SECONDS:
+                    npy.unlink()
 
     def stored(self) -> int:
         """How many utterances this encoder has cached (without verifying them)."""
@@ -592,6 +617,8 @@ class FeatureCache:
         by_sha: dict[str, Any] = {}
         for u in utterances:
             by_sha.setdefault(u.sha, u)
+        if self.dir.is_dir():
+            self.sweep()
         found, bad, reasons = self._lookup(set(by_sha))
         if reasons:
             shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
@@ -613,25 +640,20 @@ class FeatureCache:
                 "torch": torch.__version__,
                 "encoder": self.info.name,
             }
-            writer = _PackWriter(self.dir, self.info.frame_dim, self.key, meta, self.dtype)
-            items = [
-                AudioItem(u.sha, float(u.duration), _loader(u.path, u.sha), label=str(getattr(u, "id", u.path)))
-                for u in todo
-            ]
-            try:
-                for sha, frames in extract_frames(
-                    self.encoder,
-                    items,
-                    device=dev,
-                    batch_seconds=batch_seconds,
-                    bf16=bf16,
-                    progress=progress,
-                    workers=workers,
-                    description=f"{self.info.name}: {len(todo)} utterance(s)",
-                ):
-                    writer.add(sha, frames)
-            finally:
-                writer.flush()  # what finished is kept, also on an error or Ctrl-C
+            by_corpus: dict[str, list[Any]] = {}
+            for u in todo:
+                by_corpus.setdefault(str(getattr(u, "corpus", "") or "any"), []).append(u)
+            for corpus, group in sorted(by_corpus.items()):
+                # one process extracts an (encoder, corpus) at a time; the others wait, then read
+                # what it cached and compute only what is still missing
+                slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", corpus)
+                what = f"extracting {self.info.name} features of {corpus}"
+                with ProcessLock(self.dir / f".extract-{slug}.lock", what, on_wait=note):
+                    done, _, _ = self._lookup({u.sha for u in group})
+                    found.update(done)
+                    rest = [u for u in group if u.sha not in found]
+                    if rest:
+                        self._extract(rest, dev, meta, batch_seconds, bf16, progress, workers)
             self._drop(bad)
             more, _, _ = self._lookup({u.sha for u in todo})
             found.update(more)
@@ -644,6 +666,38 @@ class FeatureCache:
             dim=self.info.frame_dim,
             info=self.info,
         )
+
+
+    def _extract(
+        self,
+        todo: Sequence[Any],
+        dev: torch.device,
+        meta: dict[str, Any],
+        batch_seconds: float,
+        bf16: bool | None,
+        progress: bool,
+        workers: int | None,
+    ) -> None:
+        """Encode ``todo`` and write it as packs."""
+        writer = _PackWriter(self.dir, self.info.frame_dim, self.key, meta, self.dtype)
+        items = [
+            AudioItem(u.sha, float(u.duration), _loader(u.path, u.sha), label=str(getattr(u, "id", u.path)))
+            for u in todo
+        ]
+        try:
+            for sha, frames in extract_frames(
+                self.encoder,
+                items,
+                device=dev,
+                batch_seconds=batch_seconds,
+                bf16=bf16,
+                progress=progress,
+                workers=workers,
+                description=f"{self.info.name}: {len(todo)} utterance(s)",
+            ):
+                writer.add(sha, frames)
+        finally:
+            writer.flush()  # what finished is kept, also on an error or Ctrl-C
 
 
 def _loader(path: str, sha: str) -> Callable[[], np.ndarray]:
