@@ -29,6 +29,7 @@ class ProcessLock:
         self.what = what
         self.on_wait = on_wait
         self._lock: FileLock | None = None
+        self._held = False
 
     def _file_lock(self) -> FileLock | None:
         if self._lock is None:
@@ -40,7 +41,9 @@ class ProcessLock:
         return self._lock
 
     def try_acquire(self) -> bool:
-        """Take the lock if nobody holds it; False when another process does."""
+        """Take the lock if nobody holds it (or this object does already); False when another process does."""
+        if self._held:
+            return True
         lock = self._file_lock()
         if lock is None:
             return True
@@ -51,6 +54,7 @@ class ProcessLock:
         except OSError:  # no lock file can be made here (read-only): nothing to guard
             self._lock = None
             return True
+        self._held = True
         return True
 
     def acquire(self) -> None:
@@ -62,10 +66,12 @@ class ProcessLock:
         lock = self._file_lock()
         if lock is not None:
             lock.acquire()
+            self._held = True
 
     def release(self) -> None:
-        if self._lock is not None and self._lock.is_locked:
-            self._lock.release()
+        if self._held and self._lock is not None:
+            self._lock.release(force=True)
+        self._held = False
 
     def __enter__(self) -> ProcessLock:
         self.acquire()
