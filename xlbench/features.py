@@ -22,8 +22,9 @@ in the key: frames extracted on a GPU under bf16 autocast are reused by a CPU ru
 from float32 ones by about 1 % relative; each pack records how it was made).
 
 **Layout.** Frames are stored as float16 (float32 for encoders that declare
-``cache_dtype = "float32"``, whose values float16 cannot hold) in packs: ``pack-<time>-<id>.npy`` holds the frames of
-many utterances one after another (an (N, D) array) and ``pack-<time>-<id>.json`` indexes it
+``cache_dtype = "float32"``, whose values float16 cannot hold) in packs: ``pack-<time>-<pid>-<id>.npy``
+(``<pid>``: the writer's) holds the frames of many utterances one after another (an (N, D)
+array) and ``pack-<time>-<pid>-<id>.json`` indexes it
 (sha -> first row, frame count, blake2b checksum of those rows). A pack is written to a
 temporary name and renamed, its index last, so a crash never leaves an entry that looks
 complete; packs are flushed every ~64 MB during extraction, so an interrupted extraction keeps
@@ -31,6 +32,13 @@ what it finished. Reading memory-maps each pack once (one file descriptor per pa
 utterance: the ~7,500 utterances of the benchmark would exhaust descriptors otherwise) and
 verifies every requested entry's checksum once. A truncated or corrupted entry is reported with
 a FeatureCacheWarning, recomputed, and dropped from its old index.
+
+**Several processes.** One process at a time extracts an (encoder, corpus): it holds
+``.extract-<corpus>.lock`` in the encoder's folder, and another process that needs the same
+frames waits (with a note), then reads what was cached and computes only what is still
+missing. Before reading, temporaries and unindexed packs left by writers that are gone are
+removed, and a pack whose index is unreadable is removed with it, with one warning
+(docs/concurrency.md).
 
 **Read-only caches.** A cache folder that already holds every requested entry is used as is
 (read-only is fine: a shared cache). When entries are missing and the folder cannot be written,
@@ -66,7 +74,7 @@ from xlbench.audio_batches import AudioItem, audio_batches, length_batches
 from xlbench.encoders.base import Encoder, EncoderInfo
 from xlbench.errors import ConfigError, DataError
 from xlbench.home import atomic_write_json, features_dir
-from xlbench.lifetime import STALE_TEMP_SECONDS, sweep_temp_files
+from xlbench.lifetime import STALE_TEMP_SECONDS, process_alive, sweep_temp_files
 from xlbench.locks import ProcessLock
 from xlbench.progress import note
 
@@ -360,7 +368,7 @@ class _Progress:
 
 @dataclass(frozen=True)
 class _Entry:
-    pack: str  # stem: pack-<time>-<id>
+    pack: str  # stem: pack-<time>-<pid>-<id>
     offset: int
     frames: int
     checksum: str
@@ -388,7 +396,8 @@ class _PackWriter:
     def flush(self) -> None:
         if not self._shas:
             return
-        stem = f"pack-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        # the writer's pid in the name: a pack a killed writer renamed but never indexed is removed
+        stem = f"pack-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         data = np.concatenate(self._rows, axis=0).astype(self.dtype, copy=False)
         entries, offset = {}, 0
         for sha, rows in zip(self._shas, self._rows, strict=True):
@@ -545,11 +554,14 @@ class FeatureCache:
 
     def sweep(self) -> None:
         """Remove what killed writers left here: temporaries of processes that are gone, and
-        packs whose index never got written (older than an hour: no live writer is that slow)."""
+        packs whose index never got written (their writer is gone, or they are an hour old)."""
         sweep_temp_files([self.dir])
         with contextlib.suppress(OSError):
             for npy in self.dir.glob("pack-*.npy"):
-                if not npy.with_suffix(".json").exists() and time.time() - npy.stat().st_mtime > STALE_TEMP_SECONDS:
+                if npy.with_suffix(".json").exists():
+                    continue
+                pid = re.fullmatch(r"pack-\d+-(\d+)-[0-9a-f]+", npy.stem)
+                if (pid and not process_alive(int(pid[1]))) or time.time() - npy.stat().st_mtime > STALE_TEMP_SECONDS:
                     npy.unlink()
 
     def stored(self) -> int:

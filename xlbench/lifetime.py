@@ -58,7 +58,8 @@ def temp_writer(path: Path) -> int | None:
     return int(m["pid"]) if m else None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a zombie does not)."""
     import psutil
 
     if pid == os.getpid():
@@ -94,7 +95,7 @@ def sweep_temp_files(folders: Iterable[Path], now: float | None = None) -> list[
                 continue
             pid = temp_writer(path)
             old = now - st.st_mtime > STALE_TEMP_SECONDS
-            if old or (pid is not None and not _alive(pid)):
+            if old or (pid is not None and not process_alive(pid)):
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed.append(path)

@@ -160,10 +160,11 @@ def _store() -> Iterator[tuple[Any, str]]:
 
     uri = tracking_uri()
     _check_reachable(uri)
-    # MLflow and alembic narrate database set-up at INFO; the user needs none of it
+    from mlflow.tracking import MlflowClient
+
+    # MLflow and alembic narrate database set-up at INFO (set on import); the user needs none of it
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from mlflow.tracking import MlflowClient
 
     with ProcessLock(_lock_path(uri), "writing to MLflow", on_wait=progress.note):
         client = MlflowClient(tracking_uri=uri)  # a new SQLite store creates its tables here
