@@ -10,8 +10,10 @@ file) comes back as the same one-line XLBenchError, not as a worker traceback.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from xlbench.errors import XLBenchError
+from xlbench.lifetime import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,10 @@ class _Batches(torch.utils.data.Dataset):
             return exc
 
 
+def _reader_started(parent: int, worker_id: int) -> None:
+    die_with_parent(parent)
+
+
 def audio_batches(
     batches: Sequence[Sequence[AudioItem]], *, workers: int = 4, quantum: int = 1, pin: bool = False
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -108,6 +115,8 @@ def audio_batches(
             pin_memory=pin,
             prefetch_factor=2 if workers else None,
             multiprocessing_context=context,
+            # a reader dies with this process, also when it is killed (no orphan readers)
+            worker_init_fn=functools.partial(_reader_started, os.getpid()) if workers else None,
         )
         it = iter(loader)
     try:

@@ -48,6 +48,7 @@ from xlbench.errors import LeakError, MethodError, XLBenchError
 from xlbench.home import atomic_write_json, data_home
 from xlbench.isolation import Isolation, MethodOutput
 from xlbench.languages import LanguageData, load_language
+from xlbench.locks import ProcessLock
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, Method, make_config
 from xlbench.protocol import EMOTIONS_5
@@ -366,20 +367,30 @@ def audit_stamp(
                           detail="run with --no-audit")
     stamp = cached_verdict(fp)
     if stamp is None:
-        on_note(f"auditing {cls.name}: three small runs check that its outputs ignore hidden labels "
-                "(once per method version and config)")
-        res = run_audit(cls, config, mode=mode)
-        if res.verdict == "error" and res.error is not None:  # the method's own failure; not cached
-            raise type(res.error)(f"{res.error} (in the hidden-label audit of {cls.name})")
-        stamp = res.stamp()
-        with contextlib.suppress(XLBenchError):
-            atomic_write_json(audits_dir() / f"{fp}.json", {
-                "stamp": stamp.model_dump(), "method": cls.name, "config": dict(config), "mode": mode,
-                "seconds": round(res.seconds, 2), "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            })
-        on_note(f"audit of {cls.name}: {stamp.verdict} ({res.seconds:.1f} s)")
+        # two processes audit a method once: the second waits, then reads the verdict
+        with ProcessLock(audits_dir() / f".{fp}.lock", f"auditing {cls.name}", on_wait=on_note):
+            stamp = cached_verdict(fp) or _audit_now(cls, config, mode, fp, on_note)
     if stamp.verdict == "fail":
         raise LeakError(f"{cls.name} failed the hidden-label audit: {stamp.detail}; nothing was run")
     if stamp.verdict == "nondeterministic":
         on_note(f"[yellow]warning: {stamp.detail}; its records will be refused by `xlbench leaderboard validate`[/]")
+    return stamp
+
+
+def _audit_now(
+    cls: type[Method], config: Mapping[str, Any], mode: Literal["frozen", "finetune"], fp: str,
+    on_note: Callable[[str], None],
+) -> AuditStamp:
+    on_note(f"auditing {cls.name}: three small runs check that its outputs ignore hidden labels "
+            "(once per method version and config)")
+    res = run_audit(cls, config, mode=mode)
+    if res.verdict == "error" and res.error is not None:  # the method's own failure; not cached
+        raise type(res.error)(f"{res.error} (in the hidden-label audit of {cls.name})")
+    stamp = res.stamp()
+    with contextlib.suppress(XLBenchError):
+        atomic_write_json(audits_dir() / f"{fp}.json", {
+            "stamp": stamp.model_dump(), "method": cls.name, "config": dict(config), "mode": mode,
+            "seconds": round(res.seconds, 2), "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        })
+    on_note(f"audit of {cls.name}: {stamp.verdict} ({res.seconds:.1f} s)")
     return stamp

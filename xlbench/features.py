@@ -22,8 +22,9 @@ in the key: frames extracted on a GPU under bf16 autocast are reused by a CPU ru
 from float32 ones by about 1 % relative; each pack records how it was made).
 
 **Layout.** Frames are stored as float16 (float32 for encoders that declare
-``cache_dtype = "float32"``, whose values float16 cannot hold) in packs: ``pack-<time>-<id>.npy`` holds the frames of
-many utterances one after another (an (N, D) array) and ``pack-<time>-<id>.json`` indexes it
+``cache_dtype = "float32"``, whose values float16 cannot hold) in packs: ``pack-<time>-<pid>-<id>.npy``
+(``<pid>``: the writer's) holds the frames of many utterances one after another (an (N, D)
+array) and ``pack-<time>-<pid>-<id>.json`` indexes it
 (sha -> first row, frame count, blake2b checksum of those rows). A pack is written to a
 temporary name and renamed, its index last, so a crash never leaves an entry that looks
 complete; packs are flushed every ~64 MB during extraction, so an interrupted extraction keeps
@@ -31,6 +32,13 @@ what it finished. Reading memory-maps each pack once (one file descriptor per pa
 utterance: the ~7,500 utterances of the benchmark would exhaust descriptors otherwise) and
 verifies every requested entry's checksum once. A truncated or corrupted entry is reported with
 a FeatureCacheWarning, recomputed, and dropped from its old index.
+
+**Several processes.** One process at a time extracts an (encoder, corpus): it holds
+``.extract-<corpus>.lock`` in the encoder's folder, and another process that needs the same
+frames waits (with a note), then reads what was cached and computes only what is still
+missing. Before reading, temporaries and unindexed packs left by writers that are gone are
+removed, and a pack whose index is unreadable is removed with it, with one warning
+(docs/concurrency.md).
 
 **Read-only caches.** A cache folder that already holds every requested entry is used as is
 (read-only is fine: a shared cache). When entries are missing and the folder cannot be written,
@@ -66,6 +74,9 @@ from xlbench.audio_batches import AudioItem, audio_batches, length_batches
 from xlbench.encoders.base import Encoder, EncoderInfo
 from xlbench.errors import ConfigError, DataError
 from xlbench.home import atomic_write_json, features_dir, open_temp_beside
+from xlbench.lifetime import STALE_TEMP_SECONDS, process_alive, sweep_temp_files
+from xlbench.locks import ProcessLock
+from xlbench.progress import note
 
 CACHE_FORMAT = 1
 SAMPLE_RATE = 16_000
@@ -357,7 +368,7 @@ class _Progress:
 
 @dataclass(frozen=True)
 class _Entry:
-    pack: str  # stem: pack-<time>-<id>
+    pack: str  # stem: pack-<time>-<pid>-<id>
     offset: int
     frames: int
     checksum: str
@@ -385,7 +396,8 @@ class _PackWriter:
     def flush(self) -> None:
         if not self._shas:
             return
-        stem = f"pack-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        # the writer's pid in the name: a pack a killed writer renamed but never indexed is removed
+        stem = f"pack-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         data = np.concatenate(self._rows, axis=0).astype(self.dtype, copy=False)
         entries, offset = {}, 0
         for sha, rows in zip(self._shas, self._rows, strict=True):
@@ -411,7 +423,7 @@ class _PackWriter:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = open_temp_beside(path)  # group-readable where the umask says so
+    fd, tmp = open_temp_beside(path)  # group-readable where the umask says so; the pid lets a sweep judge it
     try:
         with os.fdopen(fd, "wb") as f:
             np.lib.format.write_array(f, array, allow_pickle=False)
@@ -486,8 +498,12 @@ class FeatureCache:
                 if not isinstance(entries, dict):
                     raise TypeError("entries is not a mapping")
             except (OSError, ValueError, KeyError, TypeError) as exc:
+                # an index is renamed into place whole, so an unreadable one is damage, not a
+                # write in progress: the pack is dead; removing it says so once, not every run
+                gone = self._remove_pack(p.stem)
                 warnings.warn(
-                    f"feature cache: unreadable index {p} ({exc}); ignoring it",
+                    f"feature cache: unreadable index {p} ({exc}); "
+                    + ("removed it and its pack (their entries are recomputed)" if gone else "ignoring it"),
                     FeatureCacheWarning,
                     stacklevel=3,
                 )
@@ -526,6 +542,27 @@ class FeatureCache:
                     continue
                 found[sha] = rows
         return found, bad, reasons
+
+    def _remove_pack(self, stem: str) -> bool:
+        """Delete a pack and its index; False when the folder is read-only."""
+        try:
+            (self.dir / f"{stem}.json").unlink(missing_ok=True)
+            (self.dir / f"{stem}.npy").unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
+
+    def sweep(self) -> None:
+        """Remove what killed writers left here: temporaries of processes that are gone, and
+        packs whose index never got written (their writer is gone, or they are an hour old)."""
+        sweep_temp_files([self.dir])
+        with contextlib.suppress(OSError):
+            for npy in self.dir.glob("pack-*.npy"):
+                if npy.with_suffix(".json").exists():
+                    continue
+                pid = re.fullmatch(r"pack-\d+-(\d+)-[0-9a-f]+", npy.stem)
+                if (pid and not process_alive(int(pid[1]))) or time.time() - npy.stat().st_mtime > STALE_TEMP_SECONDS:
+                    npy.unlink()
 
     def stored(self) -> int:
         """How many utterances this encoder has cached (without verifying them)."""
@@ -592,6 +629,8 @@ class FeatureCache:
         by_sha: dict[str, Any] = {}
         for u in utterances:
             by_sha.setdefault(u.sha, u)
+        if self.dir.is_dir():
+            self.sweep()
         found, bad, reasons = self._lookup(set(by_sha))
         if reasons:
             shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
@@ -613,25 +652,20 @@ class FeatureCache:
                 "torch": torch.__version__,
                 "encoder": self.info.name,
             }
-            writer = _PackWriter(self.dir, self.info.frame_dim, self.key, meta, self.dtype)
-            items = [
-                AudioItem(u.sha, float(u.duration), _loader(u.path, u.sha), label=str(getattr(u, "id", u.path)))
-                for u in todo
-            ]
-            try:
-                for sha, frames in extract_frames(
-                    self.encoder,
-                    items,
-                    device=dev,
-                    batch_seconds=batch_seconds,
-                    bf16=bf16,
-                    progress=progress,
-                    workers=workers,
-                    description=f"{self.info.name}: {len(todo)} utterance(s)",
-                ):
-                    writer.add(sha, frames)
-            finally:
-                writer.flush()  # what finished is kept, also on an error or Ctrl-C
+            by_corpus: dict[str, list[Any]] = {}
+            for u in todo:
+                by_corpus.setdefault(str(getattr(u, "corpus", "") or "any"), []).append(u)
+            for corpus, group in sorted(by_corpus.items()):
+                # one process extracts an (encoder, corpus) at a time; the others wait, then read
+                # what it cached and compute only what is still missing
+                slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", corpus)
+                what = f"extracting {self.info.name} features of {corpus}"
+                with ProcessLock(self.dir / f".extract-{slug}.lock", what, on_wait=note):
+                    done, _, _ = self._lookup({u.sha for u in group})
+                    found.update(done)
+                    rest = [u for u in group if u.sha not in found]
+                    if rest:
+                        self._extract(rest, dev, meta, batch_seconds, bf16, progress, workers)
             self._drop(bad)
             more, _, _ = self._lookup({u.sha for u in todo})
             found.update(more)
@@ -644,6 +678,38 @@ class FeatureCache:
             dim=self.info.frame_dim,
             info=self.info,
         )
+
+
+    def _extract(
+        self,
+        todo: Sequence[Any],
+        dev: torch.device,
+        meta: dict[str, Any],
+        batch_seconds: float,
+        bf16: bool | None,
+        progress: bool,
+        workers: int | None,
+    ) -> None:
+        """Encode ``todo`` and write it as packs."""
+        writer = _PackWriter(self.dir, self.info.frame_dim, self.key, meta, self.dtype)
+        items = [
+            AudioItem(u.sha, float(u.duration), _loader(u.path, u.sha), label=str(getattr(u, "id", u.path)))
+            for u in todo
+        ]
+        try:
+            for sha, frames in extract_frames(
+                self.encoder,
+                items,
+                device=dev,
+                batch_seconds=batch_seconds,
+                bf16=bf16,
+                progress=progress,
+                workers=workers,
+                description=f"{self.info.name}: {len(todo)} utterance(s)",
+            ):
+                writer.add(sha, frames)
+        finally:
+            writer.flush()  # what finished is kept, also on an error or Ctrl-C
 
 
 def _loader(path: str, sha: str) -> Callable[[], np.ndarray]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xlbench.errors import ConfigError, XLBenchError
+from xlbench.lifetime import die_with_parent
 from xlbench.method_options import ALL, effective_n_labeled, split_overrides
 from xlbench.protocol import TARGET_LANGUAGES, language
 
@@ -278,8 +279,11 @@ def gpu_slots(per_gpu: int, device: str, executor: str, visible: Sequence[str] |
     return GpuSlots(per_gpu, tuple(gpus))
 
 
-def set_environment(env: Mapping[str, str]) -> None:
-    """Pool initialiser: the worker's environment before it imports torch or touches CUDA."""
+def set_environment(env: Mapping[str, str], parent: int | None = None) -> None:
+    """Pool initialiser: the worker's environment before it imports torch or touches CUDA; with
+    ``parent``, the worker also dies with that process (a killed grid leaves no worker behind)."""
+    if parent is not None:
+        die_with_parent(parent)
     os.environ.update(env)
 
 
@@ -398,7 +402,8 @@ def run_grid(
 
     # spawn, not fork: torch and threads do not survive a fork reliably.
     env = {**_env(), "XLBENCH_PROGRESS": "0"}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=set_environment, initargs=({}, os.getpid())) as pool:
         futures = {pool.submit(run_job, job, env): k for k, job in enumerate(jobs)}
         slots: list[JobResult | None] = [None] * len(jobs)
         for i, fut in enumerate(as_completed(futures), 1):
@@ -422,7 +427,7 @@ def _run_on_gpus(jobs: Sequence[GridJob], gpus: GpuSlots, report: Callable[[int,
     base = {**_env(), "XLBENCH_PROGRESS": "0", GPU_SHARE_ENV: f"{1 / gpus.per_gpu:.6f}"}
     pools = [
         ProcessPoolExecutor(max_workers=gpus.per_gpu, mp_context=mp.get_context("spawn"),
-                            initializer=set_environment, initargs=({**base, "CUDA_VISIBLE_DEVICES": gpu},))
+                            initializer=set_environment, initargs=({**base, "CUDA_VISIBLE_DEVICES": gpu}, os.getpid()))
         for gpu in gpus.devices
     ]
     slots: list[JobResult | None] = [None] * len(jobs)

@@ -89,9 +89,10 @@ def new_file_mode() -> int:
 
 
 def open_temp_beside(path: Path) -> tuple[int, str]:
-    """A new temporary file beside ``path`` (``.<name>.<random>.tmp``), with the mode the umask
-    gives a new file, so a shared cache stays readable to those the umask lets read it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A new temporary file beside ``path`` (``.<name>.<pid>.<random>.tmp``), with the mode the umask
+    gives a new file, so a shared cache stays readable to those the umask lets read it. The writer's
+    pid is in the name: a start-up sweep removes the file once that process is gone."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     with contextlib.suppress(OSError):  # a file system without modes (FAT, some network mounts)
         os.fchmod(fd, new_file_mode())
     return fd, tmp

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from xlbench.errors import LeakError, MethodError, XLBenchError
+from xlbench.lifetime import die_with_parent
 from xlbench.method import TEST_BATCH, FitContext, FitReport, Method
 from xlbench.tasks import TransferTask
 from xlbench.view import BackboneSpec, Store, ViewInputs
@@ -207,14 +208,9 @@ class _PipeChannel(_Channel):
 
 
 def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker when its parent (the fork server) dies; the fork
-    server itself exits when the harness does, so no worker outlives a killed harness."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    """This worker ends when its parent (the fork server) dies; the fork server itself exits
+    when the harness does, so no worker outlives a killed harness."""
+    die_with_parent()
 
 
 def _worker_main(conn: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from xlbench.encoders.base import EncoderInfo
 from xlbench.errors import DataError
 from xlbench.home import atomic_write_text, results_dir
+from xlbench.locks import ProcessLock
 
 SCHEMA_VERSION = 2  # 2: observed selection facts, the audit verdict, the isolation
 
@@ -215,6 +216,11 @@ def iter_records(root: Path | None = None) -> Iterator[tuple[Path, RunRecord | C
             yield path, read_record(path)
         except CorruptRecord as exc:
             yield path, exc
+
+
+def run_lock(run_id: str, root: Path | None = None, on_wait: Callable[[str], None] | None = None) -> ProcessLock:
+    """The lock one process holds while it trains and writes ``run_id`` (identical runs train once)."""
+    return ProcessLock((root or results_dir()) / ".locks" / f"{run_id}.lock", f"running {run_id}", on_wait)
 
 
 def find_record(run_id: str, root: Path | None = None) -> Path | None:

@@ -31,8 +31,10 @@ from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
 from xlbench.features import resolve_device
 from xlbench.fitting import Prepared, fit_and_predict, input_parts
+from xlbench.home import data_home, results_dir
 from xlbench.isolation import Isolation, warm_up
 from xlbench.languages import DataChoice, LanguageData, load_language
+from xlbench.lifetime import sweep_temp_files
 from xlbench.manifest import Utterance
 from xlbench.method import METHODS, FitReport, get_method, make_config
 from xlbench.opensmile_worker import installed_version
@@ -53,12 +55,13 @@ from xlbench.records import (
     identity_payload,
     read_record,
     record_path,
+    run_lock,
     write_record,
 )
 from xlbench.splits import SPLITS_VERSION
 from xlbench.stats import classification_metrics
 from xlbench.tasks import ALL_LABELS, EvalSet, TaskTruth, build_task
-from xlbench.tracking import log_run
+from xlbench.tracking import PENDING, backfill, log_run, mark_pending
 from xlbench.training import TrainConfig
 from xlbench.view import InputParts
 
@@ -396,6 +399,7 @@ def run_one(
         audit=audit,
         isolation=req.isolation,
     )
+    mark_pending(record_path(run_id, p.method_cls.name, req.results))  # copied to MLflow later if we die
     path = write_record(record, req.results)
     log_run(record, path)
     return record, path
@@ -409,6 +413,9 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
     apply_gpu_share(p.device)  # xlbench grid --per-gpu: this process's share of the GPU (extraction)
     for n in p.notes:
         on_note(n)
+    root = req.results or results_dir()
+    sweep_leftovers(root, p.method_cls.name)
+    backfill(root, on_note)
     outcomes: list[Outcome] = []
     todo: list[tuple[int, str, dict[str, Any], bool]] = []
     for seed in req.seeds:
@@ -433,8 +440,46 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
         t0 = time.perf_counter()
         inputs = input_parts(p, crop, req.show_progress)
         t_inputs = time.perf_counter() - t0
-        for seed, run_id, parts, rerun in todo:
-            record, path = run_one(req, p, inputs, seed, run_id, parts, stamp, t_inputs)
-            outcomes.append(Outcome(seed, run_id, "rerun" if rerun else "done", record, path))
+        seen = {run_id: _file_state(record_path(run_id, p.method_cls.name, req.results)) for _, run_id, _, _ in todo}
+        remaining = list(todo)
+        while remaining:
+            # a seed no other process is running now, else wait for the first one
+            locks = {item[1]: run_lock(item[1], root, on_note) for item in remaining}
+            item = next((it for it in remaining if locks[it[1]].try_acquire()), remaining[0])
+            remaining.remove(item)
+            seed, run_id, parts, rerun = item
+            with locks[run_id]:  # taken already, or waited for here
+                path = record_path(run_id, p.method_cls.name, req.results)
+                theirs = _written_meanwhile(path, seen[run_id])
+                if theirs is not None:  # an identical run in another process finished it
+                    outcomes.append(Outcome(seed, run_id, "skipped", theirs, path))
+                    continue
+                record, path = run_one(req, p, inputs, seed, run_id, parts, stamp, t_inputs)
+                outcomes.append(Outcome(seed, run_id, "rerun" if rerun else "done", record, path))
     outcomes.sort(key=lambda o: req.seeds.index(o.seed))
     return outcomes
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _written_meanwhile(path: Path, before: tuple[int, int, int] | None) -> RunRecord | None:
+    """The record another process wrote at ``path`` since ``before`` was seen, if valid."""
+    now = _file_state(path)
+    if now is None or now == before:
+        return None
+    try:
+        return read_record(path)
+    except CorruptRecord:
+        return None
+
+
+def sweep_leftovers(root: Path, method: str) -> None:
+    """Temporaries of killed writers in the folders a run writes (records, manifests, audits)."""
+    home = data_home()
+    sweep_temp_files([root / method, root / PENDING, home / "manifests", home / "audits", home / "synthetic"])

@@ -45,7 +45,7 @@ SHORT_HELP = {
     "data": "Download, import or prepare corpora; see which languages are ready.",
     "features": "Extract and manage cached encoder features.",
     "run": "Run a method on one target language for several seeds.",
-    "runs": "List and show run records.",
+    "runs": "List and show run records; copy missing ones to MLflow.",
     "methods": "Registered methods (entry-point group xlbench.methods).",
     "check-method": "Run the method contract on the synthetic corpus in seconds.",
     "audit": "Prove a method's outputs ignore hidden labels (hidden-label invariance).",

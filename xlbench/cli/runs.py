@@ -275,7 +275,7 @@ def run(
 
 @click.group()
 def runs() -> None:
-    """List and show run records."""
+    """List and show run records; copy them to MLflow."""
 
 
 def _filters(rec: RunRecord, method, target, seed) -> bool:
@@ -437,3 +437,20 @@ def show_run(run_id: str, results, as_json: bool) -> None:
             )
         )
     click.echo(f"\ntimings {rec.timings}; device {rec.environment.device}; git {rec.environment.git_sha or '-'}")
+
+
+@runs.command("sync-mlflow")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=None)
+def sync_mlflow(results) -> None:
+    """Copy every run record that MLflow lacks (each record is copied once; run it any time)."""
+    from xlbench.home import results_dir
+    from xlbench.tracking import enabled, sync, tracking_uri
+
+    if not enabled():
+        raise ConfigError("MLflow tracking is switched off (XLBENCH_MLFLOW=0); unset it to sync")
+    root = results or results_dir()
+    res = sync(root)
+    line = f"MLflow {tracking_uri()}: {res.copied} record(s) copied, {res.present} already there"
+    if res.corrupt:
+        line += f", {res.corrupt} corrupt record(s) skipped (`xlbench runs list` names them)"
+    click.echo(line)
