@@ -147,7 +147,8 @@ def _report(outcomes: list[Outcome], name: str) -> None:
 @click.option(
     "--n-labeled", default="0", show_default=True, help="N_k labelled target utterances (0, 25, 50, 100 ... or all)."
 )
-@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds, e.g. 0,1,2 or 0-4.")
+@click.option("--seeds", default="0,1,2", show_default=True,
+              help="Seeds, e.g. 0,1,2 or 0-4: each 0 to 2**32-1, at most 1000 (docs/reliability.md).")
 @click.option(
     "--emotions",
     type=click.Choice(["5", "4"]),
