@@ -100,7 +100,8 @@ RUN = ["run", "--method", "crosslingual", "--target", "italian", "--no-bounds", 
 
 
 @pytest.mark.slow
-def test_read_only_home_serves_what_is_there(synthetic_home: Path, tmp_path: Path, no_mlflow) -> None:
+def test_read_only_home_serves_what_is_there(synthetic_home: Path, tmp_path: Path, no_mlflow,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     results = tmp_path / "results"
     cli = CliRunner()
     res = cli.invoke(main, [*RUN, "--seeds", "0", "--results", str(results)])  # writes features, audit, record
@@ -115,9 +116,13 @@ def test_read_only_home_serves_what_is_there(synthetic_home: Path, tmp_path: Pat
                      ["leaderboard", "validate", "--records", str(results), "--min-seeds", "1"]):
             res = cli.invoke(main, argv)
             assert res.exit_code == 0 and "Traceback" not in res.output, (argv, res.output)
-        # a new seed must write its record: one line naming it
+        # a new seed must write its record: one line naming where, before any training
+        def no_training(*_args, **_kwargs):
+            raise AssertionError("trained although the record cannot be written")
+
+        monkeypatch.setattr("xlbench.runner.run_one", no_training)
         res = cli.invoke(main, [*RUN, "--seeds", "1", "--results", str(results)])
-        line = one_line_error(res, f"cannot write {results / 'crosslingual'}")
+        line = one_line_error(res, f"cannot write run records in {results / 'crosslingual'}")
         assert "Read-only file system" in line or "Permission denied" in line
     assert record.read_bytes() == before and len(list(results.glob("*/*.json"))) == 1
     assert leftovers(results) == []
