@@ -43,9 +43,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             lo = int(lo_text)
             hi = int(hi_text) if sep else lo
         except ValueError:
-            raise ConfigError(
-                f"--seeds expects non-negative integers like 0,1,2 or 0-4, got {text!r}"
-            ) from None
+            raise ConfigError(f"--seeds expects integers like 0,1,2 or 0-4 (none negative), got {text!r}") from None
         if not 0 <= lo <= MAX_SEED or not 0 <= hi <= MAX_SEED:
             raise ConfigError(f"--seeds: seeds must be between 0 and {MAX_SEED}, got {part!r}")
         if hi < lo:
