@@ -20,7 +20,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from xlbench.cli import main
-from xlbench.errors import EXIT_ERROR, EXIT_INTERRUPTED
+
+#: the documented exit statuses (docs/reliability.md)
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
 def one_line_error(res: Result, *fragments: str, code: int = EXIT_ERROR) -> str:

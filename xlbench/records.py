@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -17,8 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xlbench.encoders.base import EncoderInfo
-from xlbench.errors import DataError
-from xlbench.home import atomic_write_text, results_dir
+from xlbench.errors import DataError, os_error_line
+from xlbench.home import atomic_write_text, open_temp_beside, results_dir
 from xlbench.locks import ProcessLock
 
 SCHEMA_VERSION = 2  # 2: observed selection facts, the audit verdict, the isolation
@@ -192,6 +193,18 @@ def write_record(record: RunRecord, root: Path | None = None) -> Path:
     # compact: a record is read by programs (`xlbench runs show --json` pretty-prints it)
     atomic_write_text(path, record.model_dump_json() + "\n")
     return path
+
+
+def ensure_writable(folder: Path) -> None:
+    """Fail in one line now, not after training, when records cannot be written to ``folder``
+    (a read-only or full results folder): a probe file is created there and removed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = open_temp_beside(folder / ".write-probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(os_error_line(exc, "write run records in", folder)) from None
 
 
 class CorruptRecord(DataError):

@@ -52,6 +52,7 @@ from xlbench.records import (
     Selection,
     TaskIdentity,
     compute_run_id,
+    ensure_writable,
     identity_payload,
     read_record,
     record_path,
@@ -431,7 +432,8 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
                 on_note(f"[yellow]warning: {exc}; running it again[/]")
                 rerun = True
         todo.append((seed, run_id, parts, rerun))
-    if todo:
+    if todo:  # a read-only results folder fails here, before any training
+        ensure_writable(record_path(todo[0][1], p.method_cls.name, req.results).parent)
         from xlbench.audit import audit_stamp
 
         stamp = audit_stamp(p.method_cls, p.config_dump, p.mode, enabled=req.audit, on_note=on_note)

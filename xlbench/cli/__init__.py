@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -111,7 +111,7 @@ class LazyGroup(click.Group):
 RESUMABLE = ("run", "grid", "reproduce")
 
 
-def fail(ctx: click.Context, line: str, code: int) -> None:
+def fail(ctx: click.Context, line: str, code: int) -> NoReturn:
     """Print ``error: <line>`` (one line) on stderr and exit with ``code``."""
     click.secho(f"error: {' '.join(line.split())}", fg="red", err=True)
     ctx.exit(code)

@@ -48,7 +48,8 @@ def _n_labeled_list(text: str) -> list[int]:
 @click.option("--methods", required=True, help="Comma-separated methods, e.g. crosslingual,multilingual,pseudolabel.")
 @click.option("--targets", default="french,german,italian,persian", show_default=True, help="Comma-separated targets.")
 @click.option("--n-labeled", default="0", show_default=True, help="N_k values, e.g. 0,25,50,100 (bounds run once).")
-@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds, e.g. 0,1,2 or 0-4.")
+@click.option("--seeds", default="0,1,2", show_default=True,
+              help="Seeds, e.g. 0,1,2 or 0-4: each 0 to 2**32-1, at most 1000 (docs/reliability.md).")
 @click.option(
     "--set",
     "sets",
@@ -210,8 +211,9 @@ def check_cmd(root: Path) -> None:
 @click.option("--records", type=click.Path(file_okay=False, path_type=Path), default=None, help=RECORDS_HELP)
 @click.option("--min-seeds", type=click.IntRange(1, 1000), default=3, show_default=True)
 def validate_cmd(records: Path | None, min_seeds: int) -> None:
-    """Reject records with a wrong schema, a tampered run id, a split hash unlike the shipped split
-    files, test-set model selection, or too few seeds for a setting (one line per defect)."""
+    """Reject records with a wrong schema, a tampered run id, metrics that disagree with their stored
+    predictions, a split hash unlike the shipped split files, test-set model selection, or too few
+    seeds for a setting (one line per defect)."""
     from xlbench.report.validate import validate_records
 
     root = _records_dir(records)

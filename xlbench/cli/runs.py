@@ -43,9 +43,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             lo = int(lo_text)
             hi = int(hi_text) if sep else lo
         except ValueError:
-            raise ConfigError(
-                f"--seeds expects non-negative integers like 0,1,2 or 0-4, got {text!r}"
-            ) from None
+            raise ConfigError(f"--seeds expects integers like 0,1,2 or 0-4 (none negative), got {text!r}") from None
         if not 0 <= lo <= MAX_SEED or not 0 <= hi <= MAX_SEED:
             raise ConfigError(f"--seeds: seeds must be between 0 and {MAX_SEED}, got {part!r}")
         if hi < lo:
@@ -147,7 +145,8 @@ def _report(outcomes: list[Outcome], name: str) -> None:
 @click.option(
     "--n-labeled", default="0", show_default=True, help="N_k labelled target utterances (0, 25, 50, 100 ... or all)."
 )
-@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds, e.g. 0,1,2 or 0-4.")
+@click.option("--seeds", default="0,1,2", show_default=True,
+              help="Seeds, e.g. 0,1,2 or 0-4: each 0 to 2**32-1, at most 1000 (docs/reliability.md).")
 @click.option(
     "--emotions",
     type=click.Choice(["5", "4"]),

@@ -244,7 +244,8 @@ def validate_records(root: Path, min_seeds: int = MIN_SEEDS) -> tuple[list[Loade
     """Every record under ``root`` checked; returns the sound records and one defect per problem.
 
     Defects: unreadable or wrong schema, a run id that does not match the record's content
-    (tampered), a file name that is not its run id, split hashes unlike the shipped split files,
+    (tampered), a file name that is not its run id, metrics that disagree with the stored
+    per-utterance predictions, split hashes unlike the shipped split files,
     model selection on a test set or on a set the policy does not allow, a method without a
     passing hidden-label audit or run outside its worker, settings that read alike but differ,
     and settings with fewer than ``min_seeds`` seeds.
