@@ -29,7 +29,7 @@ from xlbench.accelerator import apply_gpu_share
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
-from xlbench.features import resolve_device
+from xlbench.features import resolve_device, sweep_cache_folder
 from xlbench.fitting import Prepared, fit_and_predict, input_parts
 from xlbench.home import data_home, results_dir
 from xlbench.isolation import Isolation, warm_up
@@ -480,6 +480,9 @@ def _written_meanwhile(path: Path, before: tuple[int, int, int] | None) -> RunRe
 
 
 def sweep_leftovers(root: Path, method: str) -> None:
-    """Temporaries of killed writers in the folders a run writes (records, manifests, audits)."""
+    """What killed writers left in the folders a run writes: records, manifests, audits, features."""
     home = data_home()
     sweep_temp_files([root / method, root / PENDING, home / "manifests", home / "audits", home / "synthetic"])
+    with contextlib.suppress(OSError):
+        for folder in (home / "features").glob("*/"):
+            sweep_cache_folder(folder)
