@@ -4,6 +4,8 @@ Order of work: resolve the data and the encoder, derive every seed's run id, ski
 whose valid record exists, extract (or load cached) inputs once, then per seed build the task,
 fit, predict the test sets, score, write the record atomically and copy it to MLflow. An
 interruption loses at most the run in progress; running the same command again resumes.
+Several processes share the work: a seed is trained under its run id's lock, and a record
+another process wrote meanwhile is reused (docs/concurrency.md).
 """
 
 from __future__ import annotations
