@@ -420,6 +420,7 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
     backfill(root, on_note)
     outcomes: list[Outcome] = []
     todo: list[tuple[int, str, dict[str, Any], bool]] = []
+    seen: dict[str, tuple[int, int, int] | None] = {}  # each record file as planned: a change is another's
     for seed in req.seeds:
         run_id, parts = run_identity(req, p, seed)
         path = record_path(run_id, p.method_cls.name, req.results)
@@ -433,6 +434,7 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
                 on_note(f"[yellow]warning: {exc}; running it again[/]")
                 rerun = True
         todo.append((seed, run_id, parts, rerun))
+        seen[run_id] = _file_state(path)
     if todo:
         from xlbench.audit import audit_stamp
 
@@ -442,7 +444,6 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
         t0 = time.perf_counter()
         inputs = input_parts(p, crop, req.show_progress)
         t_inputs = time.perf_counter() - t0
-        seen = {run_id: _file_state(record_path(run_id, p.method_cls.name, req.results)) for _, run_id, _, _ in todo}
         remaining = list(todo)
         while remaining:
             # a seed no other process is running now, else wait for the first one
