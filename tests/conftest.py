@@ -68,3 +68,18 @@ def synthetic_home(synthetic_home_session: Path, monkeypatch: pytest.MonkeyPatch
 def no_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs without the MLflow copy (tests of MLflow itself use a real SQLite store)."""
     monkeypatch.setenv("XLBENCH_MLFLOW", "0")
+
+
+@pytest.fixture
+def fresh_home(synthetic_home_session: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A new data home that holds the generated corpus (linked, with its manifests) and nothing
+    else: no features, no records, no MLflow store. Its results folder is ``<home>/results``."""
+    import shutil
+
+    home = tmp_path / "fresh-home"
+    home.mkdir()
+    (home / "synthetic").symlink_to(synthetic_home_session / "synthetic", target_is_directory=True)
+    shutil.copytree(synthetic_home_session / "manifests", home / "manifests")
+    monkeypatch.setenv("XLBENCH_HOME", str(home))
+    monkeypatch.setenv("XLBENCH_RESULTS", str(home / "results"))
+    return home

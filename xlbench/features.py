@@ -553,16 +553,8 @@ class FeatureCache:
         return True
 
     def sweep(self) -> None:
-        """Remove what killed writers left here: temporaries of processes that are gone, and
-        packs whose index never got written (their writer is gone, or they are an hour old)."""
-        sweep_temp_files([self.dir])
-        with contextlib.suppress(OSError):
-            for npy in self.dir.glob("pack-*.npy"):
-                if npy.with_suffix(".json").exists():
-                    continue
-                pid = re.fullmatch(r"pack-\d+-(\d+)-[0-9a-f]+", npy.stem)
-                if (pid and not process_alive(int(pid[1]))) or time.time() - npy.stat().st_mtime > STALE_TEMP_SECONDS:
-                    npy.unlink()
+        """Remove what killed writers left in this encoder's folder (``sweep_cache_folder``)."""
+        sweep_cache_folder(self.dir)
 
     def stored(self) -> int:
         """How many utterances this encoder has cached (without verifying them)."""
@@ -710,6 +702,20 @@ class FeatureCache:
                 writer.add(sha, frames)
         finally:
             writer.flush()  # what finished is kept, also on an error or Ctrl-C
+
+
+def sweep_cache_folder(folder: Path) -> None:
+    """Remove what killed writers left in an encoder's cache folder: temporaries of processes
+    that are gone, and packs whose index never got written (their writer is gone, or they are
+    an hour old)."""
+    sweep_temp_files([folder])
+    with contextlib.suppress(OSError):
+        for npy in folder.glob("pack-*.npy"):
+            if npy.with_suffix(".json").exists():
+                continue
+            pid = re.fullmatch(r"pack-\d+-(\d+)-[0-9a-f]+", npy.stem)
+            if (pid and not process_alive(int(pid[1]))) or time.time() - npy.stat().st_mtime > STALE_TEMP_SECONDS:
+                npy.unlink()
 
 
 def _loader(path: str, sha: str) -> Callable[[], np.ndarray]:

@@ -46,8 +46,9 @@ from xlbench.view import BackboneSpec, Store, ViewInputs
 Isolation = Literal["worker", "in-process"]
 ISOLATIONS: tuple[str, ...] = ("worker", "in-process")
 
-#: modules the fork server imports before it forks any worker
-_PRELOAD = ["torch", "torch.optim", "torch._dynamo", "xlbench.isolation", "xlbench.training", "xlbench.view"]
+#: modules the fork server imports before it forks any worker; the first makes it die with the harness
+_PRELOAD = ["xlbench.parent_guard", "torch", "torch.optim", "torch._dynamo", "xlbench.isolation", "xlbench.training",
+            "xlbench.view"]
 
 
 @dataclass

@@ -4,6 +4,8 @@ Order of work: resolve the data and the encoder, derive every seed's run id, ski
 whose valid record exists, extract (or load cached) inputs once, then per seed build the task,
 fit, predict the test sets, score, write the record atomically and copy it to MLflow. An
 interruption loses at most the run in progress; running the same command again resumes.
+Several processes share the work: a seed is trained under its run id's lock, and a record
+another process wrote meanwhile is reused (docs/concurrency.md).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from xlbench.accelerator import apply_gpu_share
 from xlbench.encoders import build_encoder
 from xlbench.encoders.base import Encoder
 from xlbench.errors import ConfigError, MissingWeightsError
-from xlbench.features import resolve_device
+from xlbench.features import resolve_device, sweep_cache_folder
 from xlbench.fitting import Prepared, fit_and_predict, input_parts
 from xlbench.home import data_home, results_dir
 from xlbench.isolation import Isolation, warm_up
@@ -419,6 +421,7 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
     backfill(root, on_note)
     outcomes: list[Outcome] = []
     todo: list[tuple[int, str, dict[str, Any], bool]] = []
+    seen: dict[str, tuple[int, int, int] | None] = {}  # each record file as planned: a change is another's
     for seed in req.seeds:
         run_id, parts = run_identity(req, p, seed)
         path = record_path(run_id, p.method_cls.name, req.results)
@@ -432,6 +435,7 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
                 on_note(f"[yellow]warning: {exc}; running it again[/]")
                 rerun = True
         todo.append((seed, run_id, parts, rerun))
+        seen[run_id] = _file_state(path)
     if todo:  # a read-only results folder fails here, before any training
         ensure_writable(record_path(todo[0][1], p.method_cls.name, req.results).parent)
         from xlbench.audit import audit_stamp
@@ -442,7 +446,6 @@ def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> 
         t0 = time.perf_counter()
         inputs = input_parts(p, crop, req.show_progress)
         t_inputs = time.perf_counter() - t0
-        seen = {run_id: _file_state(record_path(run_id, p.method_cls.name, req.results)) for _, run_id, _, _ in todo}
         remaining = list(todo)
         while remaining:
             # a seed no other process is running now, else wait for the first one
@@ -482,6 +485,9 @@ def _written_meanwhile(path: Path, before: tuple[int, int, int] | None) -> RunRe
 
 
 def sweep_leftovers(root: Path, method: str) -> None:
-    """Temporaries of killed writers in the folders a run writes (records, manifests, audits)."""
+    """What killed writers left in the folders a run writes: records, manifests, audits, features."""
     home = data_home()
     sweep_temp_files([root / method, root / PENDING, home / "manifests", home / "audits", home / "synthetic"])
+    with contextlib.suppress(OSError):
+        for folder in (home / "features").glob("*/"):
+            sweep_cache_folder(folder)

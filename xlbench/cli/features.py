@@ -119,10 +119,10 @@ def extract(
     rows = []
     for manifest in manifests:
         utts = manifest.utterances
-        before = cache.stored()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FeatureCacheWarning)
             try:
+                before = cache.stored()  # reads the indexes: a damaged one is warned about here
                 store = cache.get_or_compute(
                     utts, device=dev, batch_seconds=batch_seconds or DEFAULT_BATCH_SECONDS, progress=True
                 )
