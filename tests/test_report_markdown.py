@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from tests.data.fake_records import BASE_CONFIG, fake_test_set, make_record, table_scenario
+from tests.data.fake_records import BASE_CONFIG, fake_test_set, make_record, predictions_with_accuracy, table_scenario
 from tests.report_utils import cells, golden_board, hand_holm, header, loaded, pooled, scenario_groups
 from xlbench.paper import TABLE8_CAPTION_NOTE, paper_results
 from xlbench.report.board import render
@@ -209,3 +209,26 @@ def test_golden_numbers_are_independently_checked() -> None:
             # the exact p and our Monte Carlo one (10,000 resamples) must print the same
             assert rows[(table, label)]["p vs lower (Holm)"] == ("<0.001" if adj < 0.001 else f"{adj:.3g}")
     assert checked == 10
+
+
+def test_the_reference_bound_is_the_one_trained_like_the_methods() -> None:
+    """Two configs of the lower bound in one table: the reference is the one whose options the methods
+    share (here the MLP head, which also sorts after "linear"), the other is a variant tested against it."""
+    recs = [r for r in table_scenario() if r.method.name not in ("crosslingual", "pseudolabel")]
+    _, _, y = fake_test_set("italian", 5, True)
+    for head, correct, methods in (("linear", [4, 3, 4, 5, 4], ["crosslingual"]),
+                                   ("mlp", [5, 5, 5, 5, 5], ["crosslingual", "pseudolabel"])):
+        for method in methods:
+            cfg = {**BASE_CONFIG, "head_type": head} | ({"mode": "hard"} if method == "pseudolabel" else {})
+            for seed in (0, 1, 2):
+                pred = predictions_with_accuracy(y, correct if method == "crosslingual" else [7, 7, 7, 7, 7], 5)
+                recs.append(make_record(method, "italian", seed, config=cfg, target_pred=pred))
+    md = render_markdown(loaded(recs), Path("/x/records"), Path("/x"))
+    reference = cells(md, "crosslingual head_type=mlp")
+    variant = cells(md, "crosslingual head_type=linear")
+    col = header(md).index("p vs lower (Holm)")
+    assert reference[0].endswith("(lower bound)") and reference[col] == "(reference)"
+    assert variant[0].endswith("(lower-bound variant)") and variant[col] not in ("(reference)", "—")
+    # Δ vs lower of the methods is against the MLP bound: 25/40 right per seed -> 35/40 right, +25 points
+    delta = header(md).index("Δ vs lower")
+    assert cells(md, "pseudolabel")[delta] == "+25.00"

@@ -16,6 +16,9 @@ export XLBENCH_HOME="${XLBENCH_HOME:-$(mktemp -d -t xlbench-board-XXXXXX)}"
 export XLBENCH_MLFLOW=0
 workers="${WORKERS:-2}"
 echo "data home: $XLBENCH_HOME; encoder: $encoder; records: $records"
+# Generated pages and figures are rebuilt from the records below; clear them so no page of a setting
+# that is no longer reproduced is left behind (leaderboard check would call it stale).
+rm -rf "$board/reproduction" "$board/plots"
 
 # The paper's Tables 4-8 and Fig. 3 (bounds, pseudolabel hard/soft at N_k 0/25/50/100, the tau and
 # rebalancing ablations, and the 4-emotion Table 6 with DANN and NNPM), three seeds each.

@@ -29,7 +29,7 @@ from xlbench.report.formatting import (
 from xlbench.report.generated import SYNTHETIC_WARNING, banner, marker, project_relative, relative_to
 from xlbench.report.identity import config_labels, split_prefix, system_key
 from xlbench.report.significance import N_BOOTSTRAP, N_PERMUTATIONS, RowStats, ScoredTable, score_tables
-from xlbench.report.tables import build_tables
+from xlbench.report.tables import System, Table, build_tables
 from xlbench.report.validate import Loaded
 
 HEADERS = [
@@ -37,6 +37,12 @@ HEADERS = [
     "gap closed", "source UA %", "seeds", "encoder", "version", "audit", "records", "target split",
 ]
 ROLE_SUFFIX = {"lower": " (lower bound)", "upper": " (upper bound)", "method": ""}
+VARIANT_SUFFIX = {"lower": " (lower-bound variant)", "upper": " (upper-bound variant)", "method": ""}
+
+
+def role_suffix(s: System, t: Table) -> str:
+    """A bound's other configurations are variants, compared with the reference like any method."""
+    return ROLE_SUFFIX[s.role] if s is t.lower or s is t.upper or s.role == "method" else VARIANT_SUFFIX[s.role]
 
 LEGEND = f"""\
 How to read a table (details: docs/leaderboard.md, statistics: docs/statistics.md):
@@ -84,7 +90,7 @@ def row_cells(scored: ScoredTable, r: RowStats) -> list[str]:
     audits = sorted({(rec.audit.verdict, rec.audit.fingerprint[:8]) for _, rec in s.records})
     audit = ", ".join(f"{verdict} {fp}" for verdict, fp in audits)
     return [
-        s.label + ROLE_SUFFIX[s.role], nk_text(s.n_labeled), ua, ua_ci, fmt_delta(r.delta_lower), delta_ci, p, mc,
+        s.label + role_suffix(s, t), nk_text(s.n_labeled), ua, ua_ci, fmt_delta(r.delta_lower), delta_ci, p, mc,
         gap, s.source_text, seeds, t.setting.encoder_text, version, audit, str(len(s.records)),
         split_prefix(rec0.target_data.split_hashes),
     ]

@@ -156,18 +156,27 @@ def disambiguate_versions(systems: list[System]) -> None:
                 s.label = f"{s.label} (v{s.version})"
 
 
-def pick_reference(systems: Sequence[System]) -> System | None:
-    """The bound a table refers to when several configs of it exist: most records, then label."""
+def shared_settings(bound: System, others: Sequence[System]) -> int:
+    """How many (option, value) pairs of the bound's config the other systems' configs repeat."""
+    config = bound.records[0][1].method.config
+    return sum(other.records[0][1].method.config.get(k, object()) == v for other in others for k, v in config.items())
+
+
+def pick_reference(systems: Sequence[System], others: Sequence[System] = ()) -> System | None:
+    """The bound a table refers to when several configs of it exist: the one trained most like the
+    table's methods (e.g. the linear head beside linear-head methods, not an MLP variant), then most
+    records, then label."""
     if not systems:
         return None
-    return sorted(systems, key=lambda s: (-len(s.records), s.label))[0]
+    return sorted(systems, key=lambda s: (-shared_settings(s, others), -len(s.records), s.label))[0]
 
 
 def make_table(setting: Setting, systems: list[System]) -> Table:
     """One table: its systems ordered by mean UA (then label), its references and its paper rows."""
     ordered = sorted(systems, key=lambda s: (-s.ua_mean, s.label))
-    lower = pick_reference([s for s in ordered if s.role == "lower"])
-    upper = pick_reference([s for s in ordered if s.role == "upper"])
+    methods = [s for s in ordered if s.role == "method"]
+    lower = pick_reference([s for s in ordered if s.role == "lower"], methods)
+    upper = pick_reference([s for s in ordered if s.role == "upper"], methods)
     table = Table(setting, ordered, lower, upper)
     if not setting.synthetic:
         table.paper = paper_rows(table)
