@@ -171,6 +171,7 @@ def test_startup_removes_temporaries_of_dead_writers_and_keeps_a_live_writers(fr
         live.wait()
 
 
+@pytest.mark.slow
 def test_truncated_pack_index_removes_the_dead_pack_and_warns_once(fresh_home: Path) -> None:
     cli = CliRunner()
     extract = ["features", "extract", "-e", "logmel-stats", "-c", "synth_it"]
