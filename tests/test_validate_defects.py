@@ -1,0 +1,170 @@
+"""``validate_records`` over every defect it names, the side-specific ones on both sides.
+
+Each case writes three sound records (seeds 0-2), plants one defect in the first, and expects the
+defect's line on that record and nothing wrong with the other two. The data-identity cases are
+generated from DataIdentity's fields, so a new field is checked on both sides automatically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.data.fake_records import BASE_CONFIG, make_record, write
+from xlbench.errors import DataError
+from xlbench.records import DataIdentity, RunRecord, recompute_run_id
+from xlbench.report.validate import sound_records, validate_records
+
+Edit = Callable[[dict[str, Any]], None]
+SIDES = ("source", "target")
+
+
+def plant(root: Path, edit: Edit | None, keep_id: bool) -> tuple[Path, list[Path]]:
+    """Three sound records; ``edit`` applied to the first (its run id recomputed unless keep_id)."""
+    paths = write([make_record("dann", seed=s, config=dict(BASE_CONFIG)) for s in (0, 1, 2)], root)
+    first = paths[0]
+    if edit is not None:
+        data = json.loads(first.read_text())
+        edit(data)
+        if not keep_id:
+            data["run_id"] = recompute_run_id(RunRecord.model_validate(data))
+            first.unlink()
+            first = first.with_name(f"{data['run_id']}.json")
+        first.write_text(json.dumps(data))
+    return first, paths[1:]
+
+
+def messages_for(root: Path, path: Path) -> tuple[list[str], set[Path]]:
+    good, defects = validate_records(root)
+    return [d.message for d in defects if d.path == str(path)], {p for p, _ in good}
+
+
+def test_sound_records_have_no_defect(tmp_path: Path) -> None:
+    first, others = plant(tmp_path, None, True)
+    good, defects = validate_records(tmp_path)
+    assert defects == [] and {p for p, _ in good} == {first, *others}
+
+
+def set_path(*keys: str, value: Any) -> Edit:
+    def edit(d: dict[str, Any]) -> None:
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+
+    return edit
+
+
+def drop(key: str) -> Edit:
+    return lambda d: d.pop(key)
+
+
+#: defect -> (edit, keep the recorded run id, the message prefixes expected on the record)
+DEFECTS: dict[str, tuple[Edit, bool, list[str]]] = {
+    "schema version": (set_path("schema_version", value=99), True, ["wrong schema: schema_version 99"]),
+    "missing field": (drop("metrics"), True, ["wrong schema: "]),
+    "selection policy test": (set_path("selection", "policy", value="test"), True,
+                              ["test-set selection: selection policy 'test'"]),
+    "task selection test": (set_path("task", "selection", value="test"), True,
+                            ["test-set selection: task selection 'test'"]),
+    "selected on a test set": (set_path("selection", "sets", value=["source_val", "target_test"]), False,
+                               ["test-set selection: model selected on target_test"]),
+    "validation named like test": (set_path("sizes", "val_target_test", value=10), False,
+                                   ["test-set selection: a validation set is named like a test set"]),
+    "tampered config": (set_path("method", "config", "lr", value=0.5), True, ["tampered run id: "]),
+    "tampered seed": (set_path("task", "seed", value=7), True, ["tampered run id: "]),
+    "tampered encoder option": (set_path("encoder", "options", value={"layer": 12}), True, ["tampered run id: "]),
+    "failed audit": (set_path("audit", "verdict", value="fail"), False, ["no passing audit: "]),
+    "skipped audit": (set_path("audit", "verdict", value="skipped"), False, ["no passing audit: "]),
+    "in-process": (set_path("isolation", value="in-process"), False, ["not isolated: "]),
+    "scored a set the policy forbids": (
+        set_path("selection", "scoring_calls", value={"source_val": 2, "target_val": 2, "target_labeled": 1}),
+        False, ["selection: scored target_labeled, which the paper policy does not allow"]),
+    "sets unlike calls": (set_path("selection", "scoring_calls", value={"source_val": 2, "target_val": 0}), False,
+                          ["selection: the sets used for selection disagree with the scoring calls observed"]),
+    "unknown emotion set": (set_path("task", "emotions", value=["anger", "fear"]), False, ["emotions: "]),
+}
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_each_defect_is_named_on_its_record(defect: str, tmp_path: Path) -> None:
+    edit, keep_id, expected = DEFECTS[defect]
+    first, others = plant(tmp_path, edit, keep_id)
+    msgs, good = messages_for(tmp_path, first)
+    for prefix in expected:
+        assert any(m.startswith(prefix) for m in msgs), (prefix, msgs)
+    assert first not in good and set(others) <= good
+    with pytest.raises(DataError, match=r"defect\(s\) in the records"):
+        sound_records(tmp_path)
+
+
+def test_a_misfiled_record_is_named(tmp_path: Path) -> None:
+    first, _ = plant(tmp_path, None, True)
+    moved = tmp_path / "crosslingual" / first.name
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    msgs, good = messages_for(tmp_path, moved)
+    assert msgs == [f"misfiled: expected dann/{first.stem}.json"] and moved not in good
+    renamed = first.with_name("0" * 20 + ".json")
+    shutil.move(moved, renamed)
+    msgs, _ = messages_for(tmp_path, renamed)
+    assert msgs == [f"misfiled: expected dann/{first.stem}.json"]
+
+
+# -- the two sides ------------------------------------------------------------------------------
+
+DATA_FIELDS = list(DataIdentity.model_fields)
+TAMPERED = {
+    "language": "klingon", "corpora": ["other"], "synthetic": False, "manifest_sha": "e" * 20,
+    "split_hashes": {},
+}
+
+
+def test_every_data_field_has_a_tampered_value() -> None:
+    assert set(TAMPERED) == set(DATA_FIELDS)
+
+
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("field", DATA_FIELDS)
+def test_tampered_data_identity_is_caught_on_each_side(side: str, field: str, tmp_path: Path) -> None:
+    first, others = plant(tmp_path, set_path(f"{side}_data", field, value=TAMPERED[field]), True)
+    msgs, good = messages_for(tmp_path, first)
+    assert any(m.startswith("tampered run id: ") for m in msgs), msgs
+    assert first not in good and set(others) <= good
+
+
+def corpus_of(side: str) -> str:
+    return "synth_en" if side == "source" else "synth_it"
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_a_foreign_split_hash_is_caught_on_each_side(side: str, tmp_path: Path) -> None:
+    corpus = corpus_of(side)
+    first, others = plant(tmp_path, set_path(f"{side}_data", "split_hashes", corpus, value="0" * 64), False)
+    shipped = hashlib.sha256(resources.files("xlbench.splits").joinpath(f"v1/{corpus}.json").read_bytes())
+    msgs, good = messages_for(tmp_path, first)
+    assert msgs == [f"split hash: {side} corpus {corpus} was split by 000000000000…, the shipped split file "
+                    f"v1 is {shipped.hexdigest()[:12]}…"]
+    assert first not in good and set(others) <= good
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_a_split_hash_of_an_unknown_corpus_is_caught_on_each_side(side: str, tmp_path: Path) -> None:
+    first, others = plant(tmp_path, set_path(f"{side}_data", "split_hashes", "nope", value="0" * 64), False)
+    msgs, good = messages_for(tmp_path, first)
+    assert msgs == [f"split hash: {side} corpus nope: no split file v1 for corpus 'nope'"]
+    assert first not in good and set(others) <= good
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_a_split_file_version_unknown_is_caught_on_each_side(side: str, tmp_path: Path) -> None:
+    """splits_version 9: every corpus of both sides is named (the other side's too)."""
+    first, _ = plant(tmp_path, set_path("splits_version", value="9"), False)
+    msgs, _ = messages_for(tmp_path, first)
+    assert f"split hash: {side} corpus {corpus_of(side)}: no split file v9 for corpus '{corpus_of(side)}'" in msgs
