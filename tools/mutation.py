@@ -45,15 +45,18 @@ def scratch_copy(dest: Path) -> None:
 
 def configure(work: Path, module: str, tests: list[str]) -> None:
     """Rewrite the scratch copy's [tool.mutmut] for one module."""
+    source = module.split("/")[0]
     text = (work / "pyproject.toml").read_text()
     start = text.index("[tool.mutmut]")
     end = text.index("\n[", start + 1)
     section = "\n".join([
         "[tool.mutmut]",
-        f"source_paths = {toml_list([module.split('/')[0]])}",
+        f"source_paths = {toml_list([source])}",
         f"only_mutate = {toml_list([module])}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}",
+        # everything else the tests read (tools/, methods/, docs/ ...) goes along into mutants/
+        f"also_copy = {toml_list(sorted(p.name for p in work.iterdir() if p.name not in (source, 'mutants')))}",
         "use_git_change_detection = false",
         "timeout_multiplier = 5.0",
         "",
