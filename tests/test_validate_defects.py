@@ -168,3 +168,48 @@ def test_a_split_file_version_unknown_is_caught_on_each_side(side: str, tmp_path
     first, _ = plant(tmp_path, set_path("splits_version", value="9"), False)
     msgs, _ = messages_for(tmp_path, first)
     assert f"split hash: {side} corpus {corpus_of(side)}: no split file v9 for corpus '{corpus_of(side)}'" in msgs
+
+
+# -- folder-level defects ---------------------------------------------------------------------
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    plant(tmp_path, None, True)
+    broken = tmp_path / "dann" / ("1" * 20 + ".json")
+    broken.write_text("{")
+    listed = tmp_path / "dann" / ("2" * 20 + ".json")
+    listed.write_text("[]")
+    _, defects = validate_records(tmp_path)
+    by_path = {d.path: d.message for d in defects}
+    assert by_path[str(broken)].startswith("wrong schema: not readable JSON (")
+    assert by_path[str(listed)] == "wrong schema: not a JSON object"
+    assert len(defects) == 2
+
+
+def test_duplicate_and_missing_seeds_are_named_once_per_system(tmp_path: Path) -> None:
+    first, _ = plant(tmp_path, None, True)
+    data = json.loads(first.read_text())
+    data["target_data"]["manifest_sha"] = "d" * 20  # the same setting, system and seed, another run
+    data["run_id"] = recompute_run_id(RunRecord.model_validate(data))
+    (first.parent / f"{data['run_id']}.json").write_text(json.dumps(data))
+    good, defects = validate_records(tmp_path)
+    assert len(good) == 4
+    assert [d.message.split(":")[0] for d in defects] == ["duplicate seeds"]
+    assert defects[0].message.endswith("has 1 extra record(s)") and defects[0].path == str(first.parent)
+    good, defects = validate_records(tmp_path, min_seeds=4)
+    assert [d.message.split(":")[0] for d in defects] == ["fewer than 4 seeds", "duplicate seeds"]
+    assert "seed(s) 0,1,2" in defects[0].message
+
+
+def test_a_single_seed_is_sound_for_a_report_but_not_for_validate(tmp_path: Path) -> None:
+    paths = write([make_record("dann", seed=0)], tmp_path)
+    assert [p for p, _ in sound_records(tmp_path)] == paths
+    _, defects = validate_records(tmp_path)
+    assert len(defects) == 1 and defects[0].message.startswith("fewer than 3 seeds: dann v1")
+
+
+def test_missing_and_empty_folders_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=f"^no records folder {tmp_path / 'nope'}$"):
+        validate_records(tmp_path / "nope")
+    with pytest.raises(DataError, match=r"^no run records under .* \(expected <method>/<run_id>.json\)$"):
+        validate_records(tmp_path)
