@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import xlbench.splits as splits_module
 from xlbench.errors import DataError
 from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
 from xlbench.protocol import EMOTIONS_5, Emotion
-from xlbench.splits import SPLITS, check_disjoint
+from xlbench.splits import SPLITS, apply_split, check_disjoint, load_split
 from xlbench.tasks import ALL_LABELS, build_task
 
 ALL_PARTS = frozenset({"source_train", "target_labeled", "target_unlabeled", "validation"})
@@ -157,3 +159,50 @@ def test_every_key_sequence_is_sorted_by_key_not_by_label() -> None:
     assert truth.target_test.labels.tolist() == [label_of[k] for k in truth.target_test.keys]
     assert [x.sha for x in truth.target_test.utterances] == list(truth.target_test.keys)
     assert np.array_equal(truth.source_test.labels, [label_of[k] for k in truth.source_test.keys])
+
+
+# -- the shipped split files and TESS's one-speaker rule ---------------------------------------
+
+
+def tess(speaker: str, word: str | None, i: int = 0) -> Utterance:
+    uid = f"tess/{speaker}_{word}_{i}"
+    return Utterance(
+        id=uid, path=f"/nowhere/{uid}.wav", corpus="tess", language="english", speaker=speaker, gender="female",
+        raw_label="angry", emotion=Emotion.ANGER, duration=1.0, sample_rate=16000, channels=1, subtype="PCM_16",
+        sha=hashlib.sha256(uid.encode()).hexdigest(), text=word,
+    )
+
+
+@pytest.mark.parametrize(
+    ("words", "val"),
+    [
+        # sha256("xlbench-splits-v1-tess:<word>") orders them bar, bean, beg, back, base, bath
+        (["back", "bar", "base", "bath", "bean", "beg"], {"bar", "bean", "beg"}),
+        # five words: the first (5 + 1) // 2 = 3 go to validation (bar, bean, back)
+        (["back", "bar", "base", "bath", "bean"], {"bar", "bean", "back"}),
+    ],
+)
+def test_tess_rule_speaker_is_divided_by_the_salted_word_hash(words: list[str], val: set[str]) -> None:
+    utts = [tess("OAF", w) for w in words] + [tess("YAF", w, i) for w in words for i in range(2)]
+    parts = apply_split(utts, "tess")
+    assert {u.speaker for u in parts["train"]} == {"OAF"}
+    assert {u.text for u in parts["val"]} == val and all(u.speaker == "YAF" for u in parts["val"])
+    assert {u.text for u in parts["test"]} == set(words) - val and all(u.speaker == "YAF" for u in parts["test"])
+    assert len(parts["val"]) == 2 * len(val)  # every utterance of a word goes with it
+
+
+def test_a_rule_speaker_without_a_text_is_refused() -> None:
+    with pytest.raises(DataError, match=r"^tess/YAF_None_0: the split rule for speaker YAF needs a text id$"):
+        apply_split([tess("YAF", None), tess("YAF", "bar")], "tess")
+    with pytest.raises(DataError, match="needs a text id"):
+        apply_split([tess("YAF", None)], "tess")
+
+
+def test_split_files_load_from_the_package_by_version() -> None:
+    load_split.cache_clear()  # a cached load would hide how the file is found
+    path = Path(splits_module.__file__).parent / "v1" / "emodb.json"
+    loaded = load_split("emodb")
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert loaded.spec.corpus == "emodb" and loaded.spec.version == "1"
+    with pytest.raises(DataError, match=r"^no split file v9 for corpus 'emodb'$"):
+        apply_split([], "emodb", version="9")
