@@ -18,7 +18,7 @@ import torch
 from xlbench_methods.pseudolabel import PseudoLabel, PseudoLabelConfig
 
 from tests.method_utils import hide_validation_labels
-from xlbench.components.pseudo_labels import PseudoLabels, hard_pseudo_labels, update_pseudo_pool
+from xlbench.components.pseudo_labels import PseudoLabels, hard_pseudo_labels, soft_pseudo_labels, update_pseudo_pool
 from xlbench.components.rebalance import oversample, oversample_indices
 from xlbench.inputs import Backbone, FrozenInputs
 from xlbench.languages import LanguageData
@@ -304,3 +304,32 @@ def test_labeled_sets_carry_their_labels_in_key_order() -> None:
     for s in (task.source_train, task.target_labeled, *truth.validation.values()):
         assert isinstance(s, LabeledSet)
         assert s.labels.tolist() == [by_key[k] for k in s.keys], s.name
+
+
+# -- the PseudoLabels a pass hands back: dtypes and degenerate rows ---------------------------
+
+
+def test_hard_and_soft_passes_hand_back_labels_confidence_mask_and_targets() -> None:
+    probs = np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]], dtype=np.float64)
+    hard = hard_pseudo_labels(probs, 0.6)
+    soft = soft_pseudo_labels(probs)
+    for pl in (hard, soft):
+        assert pl.labels.tolist() == [1, 0] and pl.labels.dtype == np.int64
+        assert pl.confidence.dtype == np.float32 and pl.targets.dtype == np.float32
+        np.testing.assert_allclose(pl.confidence, [0.7, 0.5], rtol=1e-6)
+        assert pl.mask.dtype == np.bool_
+    assert hard.mask.tolist() == [True, False] and soft.mask.tolist() == [True, True]
+    np.testing.assert_array_equal(hard.targets, [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_allclose(soft.targets, probs, rtol=1e-6)
+    assert soft.selected(["a", "b"]).keys == ["a", "b"]
+
+
+def test_soft_targets_are_renormalised_and_an_all_zero_row_stays_finite() -> None:
+    soft = soft_pseudo_labels(np.array([[0.2, 0.2], [0.0, 0.0], [0.3, 0.1]], dtype=np.float32))
+    np.testing.assert_allclose(soft.targets, [[0.5, 0.5], [0.0, 0.0], [0.75, 0.25]], rtol=1e-6)
+
+
+def test_integer_probabilities_are_compared_as_floats() -> None:
+    """An all-zero integer row has confidence 0 < τ = 0.5 (compared in integers τ would become 0)."""
+    pl = hard_pseudo_labels(np.array([[0, 0], [0, 1]]), 0.5)
+    assert pl.mask.tolist() == [False, True] and pl.confidence.dtype == np.float32

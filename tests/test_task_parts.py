@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
 from xlbench.protocol import EMOTIONS_5, Emotion
 from xlbench.splits import SPLITS
-from xlbench.tasks import ALL_LABELS, LabeledSet, TransferTask, UnlabeledSet, build_task
+from xlbench.tasks import ALL_LABELS, LabeledSet, TransferTask, UnlabeledSet, build_task, stratified_sample
 
 PARTS = ("source_train", "target_labeled", "target_unlabeled", "validation")
 
@@ -127,3 +128,47 @@ def test_the_k_t_draw_is_a_protocol_constant() -> None:
         1: ["italian/train/anger-1", "italian/train/fear-0", "italian/train/happiness-2", "italian/train/neutral-3",
             "italian/train/sadness-1"],
     }
+
+
+# -- the stratified K_t draw ------------------------------------------------------------------
+
+
+def pool(counts: dict[Emotion, int]) -> list[Utterance]:
+    return [utt("italian", "train", e, k) for e, n in counts.items() for k in range(n)]
+
+
+def test_stratified_draw_is_as_even_as_the_pool_allows_whatever_the_seed() -> None:
+    big = pool(dict.fromkeys(EMOTIONS_5, 10))
+    for seed in range(30):
+        # 7 = 5 x 1 + 2: two classes, drawn without replacement, get a second utterance
+        counts = Counter(u.emotion for u in stratified_sample(big, 7, EMOTIONS_5, np.random.default_rng(seed)))
+        assert sorted(counts.values()) == [1, 1, 1, 2, 2], seed
+    short = pool({**dict.fromkeys(EMOTIONS_5, 10), Emotion.FEAR: 2})
+    for seed in range(30):
+        # 13: level 2 for everyone (fear has exactly 2), the 3 left over go to 3 of the 4 others
+        counts = Counter(u.emotion for u in stratified_sample(short, 13, EMOTIONS_5, np.random.default_rng(seed)))
+        assert counts[Emotion.FEAR] == 2 and sum(counts.values()) == 13, seed
+        assert sorted(v for e, v in counts.items() if e != Emotion.FEAR) == [2, 3, 3, 3], seed
+
+
+def test_stratified_draw_of_the_whole_pool_and_its_refusals() -> None:
+    small = pool(dict.fromkeys(EMOTIONS_5, 2))
+    # N_k = the whole pool once looped forever (the level kept rising past the largest class)
+    everything = stratified_sample(small, 10, EMOTIONS_5, np.random.default_rng(0))
+    assert sorted(u.id for u in everything) == sorted(u.id for u in small)
+    task, _ = build_task(SRC, TGT, classes=EMOTIONS_5, n_labeled=20, seed=0, selection="paper",
+                         needs=frozenset(PARTS))
+    assert len(task.target_labeled) == 20 and len(task.target_unlabeled) == 0
+    with pytest.raises(ConfigError, match=r"^--n-labeled 11 is larger than the target training set \(10 utterances\)$"):
+        stratified_sample(small, 11, EMOTIONS_5, np.random.default_rng(0))
+    no_fear = [u for u in small if u.emotion != Emotion.FEAR]
+    with pytest.raises(DataError, match=r"^the target training split has no fear utterance: K_t cannot cover every"):
+        stratified_sample(no_fear, 5, EMOTIONS_5, np.random.default_rng(0))
+    assert stratified_sample(small, 0, EMOTIONS_5, np.random.default_rng(0)) == []
+
+
+def test_a_labeled_set_refuses_keys_and_labels_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match=r"^x: 2 keys but 1 labels$"):
+        LabeledSet("x", "italian", ("a", "b"), np.array([0]))
+    s = LabeledSet("x", "italian", ("a", "b"), np.array([0, 2]))
+    assert s.class_counts(4).tolist() == [1, 0, 1, 0] and not s.labels.flags.writeable
