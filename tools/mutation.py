@@ -3,8 +3,9 @@
 For each module: copy the checkout (tracked and untracked, not ignored files) to a scratch folder,
 point mutmut 3 at that one module and the tests that guard it ([tool.xlbench-mutation] in
 pyproject.toml), run it, and print generated / killed / survived / timeout / other and the wall
-time. Survivors' diffs go to ``$MUTATION_OUT/<module>.survivors.txt`` (default
-/tmp/xlbench-mutation). The checkout itself is never written to.
+time (``MUTATION_NAMES="name ..."`` re-checks only the mutants named). Survivors' diffs go to
+``$MUTATION_OUT/<module>.survivors.txt`` (default /tmp/xlbench-mutation). The checkout itself is
+never written to.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def survivor_diffs(mutated: Path, names: list[str]) -> dict[str, str]:
 def run_module(module: str, spec: dict, out: Path, children: int) -> dict:
     tests = spec["tests"]
     patterns = [mutant_pattern(module, f) for f in spec.get("functions", [])]
+    if os.environ.get("MUTATION_NAMES"):  # re-check given mutants only (e.g. last run's survivors)
+        patterns = os.environ["MUTATION_NAMES"].split()
     slug = module.replace("/", "_").removesuffix(".py")
     with tempfile.TemporaryDirectory(prefix="xlbench-mutation-") as tmp:
         work = Path(tmp)
