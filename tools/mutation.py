@@ -74,8 +74,9 @@ def survivor_diffs(mutated: Path, names: list[str]) -> dict[str, str]:
     """Each mutant's diff against the original function, read from mutmut's trampolined copy
     (as ``mutmut show`` prints it, without starting mutmut once per mutant)."""
     source = mutated.read_text()
+    lines = source.splitlines()
     functions = {
-        node.name: ast.get_source_segment(source, node) or ""
+        node.name: "\n".join(lines[node.lineno - 1 : node.end_lineno])
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
