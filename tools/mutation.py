@@ -114,8 +114,12 @@ def run_module(module: str, spec: dict, out: Path, children: int) -> dict:
             codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in patterns)}
         counts = Counter(STATUS.get(c, "not run" if c is None else f"exit {c}") for c in codes.values())
         survivors = sorted(k for k, c in codes.items() if c == 0)
-        diffs = survivor_diffs(work / "mutants" / module, survivors)
-        (out / f"{slug}.survivors.txt").write_text("".join(f"## {n}\n{diffs[n]}\n" for n in survivors))
+        timeouts = sorted(k for k, c in codes.items() if STATUS.get(c) == "timeout")
+        diffs = survivor_diffs(work / "mutants" / module, survivors + timeouts)
+        (out / f"{slug}.survivors.txt").write_text(
+            "".join(f"## {n}\n{diffs[n]}\n" for n in survivors)
+            + "".join(f"## timeout: {n}\n{diffs[n]}\n" for n in timeouts)
+        )
     return {"module": module, "generated": len(codes), **counts, "wall_s": round(wall), "rc": proc.returncode}
 
 
