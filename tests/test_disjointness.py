@@ -15,7 +15,7 @@ from xlbench.errors import DataError
 from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
 from xlbench.protocol import EMOTIONS_5, Emotion
-from xlbench.splits import SPLITS, apply_split, check_disjoint, load_split
+from xlbench.splits import SPLITS, apply_split, check_disjoint, combined_hash, load_split, split_hashes
 from xlbench.tasks import ALL_LABELS, build_task
 
 ALL_PARTS = frozenset({"source_train", "target_labeled", "target_unlabeled", "validation"})
@@ -206,3 +206,13 @@ def test_split_files_load_from_the_package_by_version() -> None:
     assert loaded.spec.corpus == "emodb" and loaded.spec.version == "1"
     with pytest.raises(DataError, match=r"^no split file v9 for corpus 'emodb'$"):
         apply_split([], "emodb", version="9")
+
+
+def test_split_hashes_are_per_corpus_and_combined_in_a_stable_order() -> None:
+    folder = Path(splits_module.__file__).parent / "v1"
+    expected = {c: hashlib.sha256((folder / f"{c}.json").read_bytes()).hexdigest() for c in ("emodb", "tess")}
+    hashes = split_hashes(["tess", "emodb", "tess"])
+    assert hashes == expected and list(hashes) == ["emodb", "tess"]
+    combined = hashlib.sha256(b'{"emodb": "' + expected["emodb"].encode() + b'", "tess": "'
+                              + expected["tess"].encode() + b'"}').hexdigest()
+    assert combined_hash(hashes) == combined == combined_hash(dict(reversed(hashes.items())))

@@ -213,3 +213,41 @@ def test_missing_and_empty_folders_are_one_line(tmp_path: Path) -> None:
         validate_records(tmp_path / "nope")
     with pytest.raises(DataError, match=r"^no run records under .* \(expected <method>/<run_id>.json\)$"):
         validate_records(tmp_path)
+
+
+def test_settings_that_read_alike_but_differ_in_the_encoder_are_all_refused(tmp_path: Path) -> None:
+    paths = write([make_record("dann", seed=s) for s in (0, 1, 2)], tmp_path)
+    data = json.loads(paths[0].read_text())
+    data["encoder"]["code_version"] = "2"  # another encoder identity; the board would show both alike
+    data["run_id"] = recompute_run_id(RunRecord.model_validate(data))
+    variant = paths[0].with_name(f"{data['run_id']}.json")
+    variant.write_text(json.dumps(data))
+    good, defects = validate_records(tmp_path)
+    ambiguous = [d for d in defects if d.message.startswith("ambiguous setting: ")]
+    assert {d.path for d in ambiguous} == {str(p) for p in (*paths, variant)} and len(ambiguous) == 4
+    assert all("with different encoder identity " in d.message and d.message.endswith("cannot share a board")
+               for d in ambiguous)
+    assert all("split files" not in d.message for d in ambiguous)
+    assert good == []
+
+
+def test_an_audit_detail_is_quoted_and_strict_policy_sets_pass(tmp_path: Path) -> None:
+    def failed_with_detail(d: dict[str, Any]) -> None:
+        d["audit"].update(verdict="fail", detail="predictions moved")
+
+    first, _ = plant(tmp_path / "a", failed_with_detail, False)
+    msgs, _ = messages_for(tmp_path / "a", first)
+    assert "no passing audit: the hidden-label audit of dann says fail (predictions moved)" in msgs
+    first, _ = plant(tmp_path / "b", set_path("audit", "verdict", value="error"), False)
+    msgs, _ = messages_for(tmp_path / "b", first)
+    assert "no passing audit: the hidden-label audit of dann says error" in msgs
+    strict = tmp_path / "c"
+    write([make_record("dann", seed=s, selection="strict") for s in (0, 1, 2)], strict)
+    assert validate_records(strict)[1] == []
+
+
+def test_a_set_scored_once_counts_as_used(tmp_path: Path) -> None:
+    first, _ = plant(tmp_path, set_path("selection", "scoring_calls", value={"source_val": 1, "target_val": 1}),
+                     False)
+    msgs, good = messages_for(tmp_path, first)
+    assert msgs == [] and first in good
