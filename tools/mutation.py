@@ -100,7 +100,9 @@ def run_module(module: str, spec: dict, out: Path, children: int) -> dict:
         work = Path(tmp)
         scratch_copy(work)
         configure(work, module, tests)
-        env = dict(os.environ, XLBENCH_PROGRESS="0", XLBENCH_MLFLOW="0")
+        # one thread: mutmut's time limit is CPU time, which a torch thread pool spends faster than
+        # wall time (mutants then "time out" that merely ran multi-threaded)
+        env = dict(os.environ, XLBENCH_PROGRESS="0", XLBENCH_MLFLOW="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         started = time.monotonic()
         with open(out / f"{slug}.log", "w") as log:
             proc = subprocess.run(
