@@ -322,3 +322,11 @@ def test_transformers_cache_key_follows_code_version_layer_and_weights(
         m.setattr(type(enc), "version", str(enc.version) + "-next")
         assert features.encoder_key(enc) != key
         assert run_id({**base_parts(), "encoder": enc.info()}) != rid
+
+
+def test_the_run_id_of_a_fixed_identity_is_pinned() -> None:
+    """Every record on disk and on the board is named by this hash: any change to the canonical
+    form (key names, separators, how non-JSON values are written) renames every run and makes
+    every existing record look tampered. A deliberate change updates these values and says so."""
+    assert run_id(base_parts()) == "c566249f26342db00cc9"
+    assert compute_run_id({"a": Path("/x"), "b": [1, 2]}) == "bedfeefdcb2556c57ba7"  # non-JSON: str()

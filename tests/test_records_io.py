@@ -58,6 +58,8 @@ def test_a_corrupt_record_is_one_line(tmp_path: Path, content: str | bytes, reas
         read_record(path)
     message = str(err.value)
     assert message.startswith(f"record {path} {reason} (") and "\n" not in message
+    if content == "{":  # the parser's first line, not its second
+        assert message == f"record {path} {reason} (1 validation error for RunRecord)"
 
 
 def test_an_unreadable_record_is_one_line(tmp_path: Path) -> None:
@@ -65,7 +67,7 @@ def test_an_unreadable_record_is_one_line(tmp_path: Path) -> None:
     folder.mkdir(parents=True)  # a folder where a file should be
     with pytest.raises(CorruptRecord, match=r"cannot be read \(") as err:
         read_record(folder)
-    assert "\n" not in str(err.value) and str(err.value).startswith(f"record {folder} cannot be read (")
+    assert str(err.value) == f"record {folder} cannot be read (Is a directory)"
 
 
 def test_iterating_yields_corrupt_records_as_errors(tmp_path: Path) -> None:
