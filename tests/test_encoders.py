@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -417,9 +418,18 @@ def test_wrong_model_types_are_refused(tiny_dir: Path, tiny_w2v_dir: Path, tmp_p
         build_encoder(f"hf:{mismatch}")
 
 
-def test_weights_hash_is_remembered(tiny_dir: Path) -> None:
+def test_weights_hash_is_remembered(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     enc = build_encoder(f"hf:{tiny_dir}")
-    assert enc.info().weights_sha == enc.info().weights_sha == file_sha256(tiny_dir / "model.safetensors")
+    expected = hashlib.sha256((tiny_dir / "model.safetensors").read_bytes()).hexdigest()
+    assert enc.info().weights_sha == expected
+    # remembered: a second info() does not hash the weights again
+    import xlbench.encoders.hf as hf_module
+
+    def no_second_hash(paths: object) -> str:
+        raise AssertionError("the weights were hashed a second time")
+
+    monkeypatch.setattr(hf_module, "files_sha256", no_second_hash)
+    assert enc.info().weights_sha == expected
 
 
 def test_hubert_base_size_constant_matches_transformers() -> None:

@@ -137,12 +137,14 @@ def test_mlflow_run_is_visible_in_a_sqlite_store(synthetic_home, tmp_path: Path,
     assert f"{out.run_id}.json" in artifacts
 
 
-def test_tracking_failure_warns_and_keeps_the_record(synthetic_home, tmp_path: Path, monkeypatch) -> None:
+def test_tracking_failure_warns_and_keeps_the_record(synthetic_home, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9/")  # nothing listens there
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     (out,) = execute(request(tmp_path))
     assert read_record(out.path).run_id == out.run_id
+    err = " ".join(capsys.readouterr().err.split())  # rich may wrap the line
+    assert "warning: MLflow tracking failed" in err and f"the record is safe at {out.path}" in err
 
 
 def test_bad_options_give_one_clear_line(synthetic_home, no_mlflow, tmp_path: Path) -> None:

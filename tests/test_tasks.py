@@ -57,10 +57,12 @@ def test_unlabeled_set_has_no_labels_and_keys_are_opaque(data) -> None:
     field_names = {f.name for f in dataclasses.fields(UnlabeledSet)}
     assert field_names == {"name", "language", "keys"}  # no label field at all
     assert not hasattr(u, "labels")
-    # Keys are content hashes: no file name, speaker or emotion word can be read from them.
+    # Keys are the audio's content hashes, nothing else: not a manifest id, speaker or file name.
+    sha_of = {u.sha: u for u in tgt.parts["train"]}
+    assert set(u.keys) <= set(sha_of)
     for key in u.keys:
-        assert len(key) == 32 and all(c in "0123456789abcdef" for c in key)
-        assert not any(e.value in key for e in Emotion)
+        utt = sha_of[key]
+        assert key not in (utt.id, utt.speaker, utt.speaker_key) and utt.id not in key
     # The harness keeps the truth for every unlabelled key.
     assert set(truth.unlabeled_labels) == set(u.keys)
     assert len(u) == 60 - 25

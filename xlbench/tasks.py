@@ -175,7 +175,8 @@ def stratified_sample(
     # one each to classes drawn at random among those that still have utterances.
     caps = {c: len(pools[c]) for c in classes}
     level = 0
-    while sum(min(cap, level + 1) for cap in caps.values()) <= n:
+    # bounded by the largest class: when n is the whole pool the sum stops growing at that level
+    while level < max(caps.values()) and sum(min(cap, level + 1) for cap in caps.values()) <= n:
         level += 1
     quota = {c: min(caps[c], level) for c in classes}
     left = n - sum(quota.values())
