@@ -41,15 +41,22 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_home_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data home holding the generated synthetic corpus (all five languages), made once."""
-    home = tmp_path_factory.mktemp("synthetic-home")
+    """A data home holding the generated synthetic corpus (all five languages), made once: under
+    pytest-xdist (``-n N``) the workers share one, made by the first under a file lock."""
+    from filelock import FileLock
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        home = tmp_path_factory.getbasetemp().parent / "synthetic-home"
+    else:
+        home = tmp_path_factory.mktemp("synthetic-home")
     old = os.environ.get("XLBENCH_HOME")
     os.environ["XLBENCH_HOME"] = str(home)
     try:
         from xlbench.synth import ensure_synthetic
 
-        for lang in ("english", "french", "german", "italian", "persian"):
-            ensure_synthetic(lang)
+        with FileLock(str(home) + ".lock"):
+            for lang in ("english", "french", "german", "italian", "persian"):
+                ensure_synthetic(lang)
     finally:
         if old is None:
             os.environ.pop("XLBENCH_HOME", None)
