@@ -34,7 +34,7 @@ def request(tmp_path: Path, **kw) -> RunRequest:
     base = dict(
         method="crosslingual",
         target="italian",
-        encoder="logmel-stats",  # the fast built-in; `auto` (opensmile-compare on a CPU) is tested apart
+        encoder="logmel-stats",  # pinned: `auto` (logmel-stats on a CPU, HuBERT on a GPU) is tested apart
         seeds=(0,),
         overrides=FAST,
         results=tmp_path / "res",

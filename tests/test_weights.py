@@ -170,9 +170,9 @@ def test_auto_encoder_never_downloads(server: LoopbackServer, tiny_files: dict[s
     server.add_commit(HUBERT_ID, tiny_files)
     gpu = resolve_encoder("auto", {}, torch.device("cuda"))
     assert server.log == []
-    assert gpu.name == "opensmile-compare" and "xlbench weights fetch hubert" in (gpu.note or "")
+    assert gpu.name == "logmel-stats" and "xlbench weights fetch hubert" in (gpu.note or "")
     cpu = resolve_encoder("auto", {}, torch.device("cpu"))
-    assert server.log == [] and cpu.name == "opensmile-compare" and "--encoder hubert" in (cpu.note or "")
+    assert server.log == [] and cpu.name == "logmel-stats" and "--encoder hubert" in (cpu.note or "")
 
 
 def test_download_errors_are_one_line(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:

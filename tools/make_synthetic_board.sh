@@ -2,7 +2,7 @@
 # Regenerate the committed synthetic leaderboard (leaderboards/synthetic) from nothing:
 # the paper's tables and Fig. 3 with the CPU default encoder, an encoder comparison, then render.
 #
-#   tools/make_synthetic_board.sh [ENCODER]     (default: opensmile-compare, what `auto` is on a CPU)
+#   tools/make_synthetic_board.sh [ENCODER]     (default: opensmile-compare, the most accurate CPU encoder measured)
 #
 # Runs in a fresh temporary data home with MLflow off; the records go straight into
 # leaderboards/synthetic/records (compact JSON). Existing records are reused, so an interrupted
