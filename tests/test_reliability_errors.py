@@ -227,3 +227,17 @@ def test_data_status_shows_a_garbage_manifest_as_corrupt(private_home: Path) -> 
     assert "data prepare" not in row  # a generated corpus is generated again, not prepared
     lang_row = next(ln for ln in res.output.splitlines() if "synth_it" in ln and "synthetic: corrupt" in ln)
     assert "xlbench data generate --language italian" in lang_row
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["run", "--method", "crosslingual", "--target", "italian", "--bogus"], "No such option '--bogus'"),
+    (["run", "--target", "italian"], "Missing option '--method'"),
+    (["grid", "--workers", "0", "--dry-run"], "0 is not in the range"),
+    (["data", "nocmd"], "such command 'nocmd'"),
+])
+def test_click_usage_errors_are_one_line(argv: list[str], fragment: str) -> None:
+    """A mistyped command line is one line naming the mistake and where help is, exit code 2 (click
+    alone prints its usage, a hint and the error)."""
+    res = CliRunner().invoke(main, argv)
+    line = one_line_error(res, fragment)
+    assert "--help'" in line and "Usage:" not in res.output

@@ -94,6 +94,9 @@ class LazyGroup(click.Group):
         """The one error path: every failure a user can cause is one line and a non-zero exit."""
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # click would print usage, a hint and the error: three lines
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            fail(ctx, f"{exc.format_message().rstrip('.')} (see '{where} --help')", exc.exit_code)
         except XLBenchError as exc:
             fail(ctx, str(exc), exc.exit_code)
         except OSError as exc:  # a full or read-only disk, a permission, a path that is a file
