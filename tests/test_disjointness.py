@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import xlbench.splits as splits_module
+from tests.method_utils import key_sequences
 from xlbench.errors import DataError
 from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
@@ -136,14 +137,7 @@ def test_every_key_sequence_is_sorted_by_key_not_by_label() -> None:
     src, tgt = language("english", 6), language("italian", 6)
     task, truth = build_task(src, tgt, classes=EMOTIONS_5, n_labeled=10, seed=0, selection="paper",
                              needs=ALL_PARTS)
-    sequences = {
-        "source_train": task.source_train.keys,
-        "target_labeled": task.target_labeled.keys,
-        "target_unlabeled": task.target_unlabeled.keys,
-        **{f"validation {s.name}": s.keys for s in task.validation},
-        "target_test": truth.target_test.keys,
-        "source_test": truth.source_test.keys,
-    }
+    sequences = key_sequences(task, truth)
     for name, keys in sequences.items():
         assert list(keys) == sorted(keys), name
     # in manifest (label) order the unlabelled keys are not sorted: the test above can fail

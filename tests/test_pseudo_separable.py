@@ -9,7 +9,6 @@ rebalancing counts are checked against values worked out by hand.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 
 import numpy as np
@@ -17,14 +16,14 @@ import pytest
 import torch
 from xlbench_methods.pseudolabel import PseudoLabel, PseudoLabelConfig
 
+from tests.method_utils import fake_utterance as utt
 from tests.method_utils import hide_validation_labels
 from xlbench.components.pseudo_labels import PseudoLabels, hard_pseudo_labels, soft_pseudo_labels, update_pseudo_pool
 from xlbench.components.rebalance import oversample, oversample_indices
 from xlbench.inputs import Backbone, FrozenInputs
 from xlbench.languages import LanguageData
-from xlbench.manifest import Utterance
 from xlbench.method import FitReport, PseudoLabelRound
-from xlbench.protocol import EMOTIONS_5, Emotion
+from xlbench.protocol import EMOTIONS_5
 from xlbench.runner import pseudo_label_stats
 from xlbench.splits import SPLITS
 from xlbench.tasks import LabeledSet, build_task
@@ -34,15 +33,6 @@ C = len(EMOTIONS_5)
 DIM = 8
 NAMES = [e.value for e in EMOTIONS_5]
 ALL_PARTS = frozenset({"source_train", "target_labeled", "target_unlabeled", "validation"})
-
-
-def utt(lang: str, split: str, emotion: Emotion, i: int) -> Utterance:
-    uid = f"{lang}/{split}/{emotion.value}-{i}"
-    return Utterance(
-        id=uid, path=f"/nowhere/{uid}.wav", corpus=f"c_{lang}", language=lang, speaker=f"{split}{i % 2}",
-        gender="female", raw_label=emotion.value, emotion=emotion, duration=1.0, sample_rate=16000, channels=1,
-        subtype="PCM_16", sha=hashlib.sha256(uid.encode()).hexdigest()[:32],
-    )
 
 
 def separable(n_labeled: int = 5, seed: int = 0):

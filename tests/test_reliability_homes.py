@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -102,6 +103,12 @@ RUN = ["run", "--method", "crosslingual", "--target", "italian", "--no-bounds", 
 @pytest.mark.slow
 def test_read_only_home_serves_what_is_there(synthetic_home: Path, tmp_path: Path, no_mlflow,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A hard-linked copy of the shared home: made read-only, it must not take the shared one (other
+    # pytest-xdist workers write there) with it.
+    home = tmp_path / "home"
+    shutil.copytree(synthetic_home, home, copy_function=os.link, ignore=shutil.ignore_patterns("*.lock", "tmp"))
+    monkeypatch.setenv("XLBENCH_HOME", str(home))
+    synthetic_home = home
     results = tmp_path / "results"
     cli = CliRunner()
     res = cli.invoke(main, [*RUN, "--seeds", "0", "--results", str(results)])  # writes features, audit, record

@@ -6,13 +6,13 @@ with one draw are compared with records made later)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 from collections import Counter
 
 import numpy as np
 import pytest
 
+from tests.method_utils import fake_utterance as utt
 from xlbench.errors import ConfigError, DataError
 from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
@@ -21,15 +21,6 @@ from xlbench.splits import SPLITS
 from xlbench.tasks import ALL_LABELS, LabeledSet, TransferTask, UnlabeledSet, build_task, stratified_sample
 
 PARTS = ("source_train", "target_labeled", "target_unlabeled", "validation")
-
-
-def utt(lang: str, split: str, emotion: Emotion, i: int) -> Utterance:
-    uid = f"{lang}/{split}/{emotion.value}-{i}"
-    return Utterance(
-        id=uid, path=f"/nowhere/{uid}.wav", corpus=f"c_{lang}", language=lang, speaker=f"{split}{i % 2}",
-        gender="female", raw_label=emotion.value, emotion=emotion, duration=1.0, sample_rate=16000, channels=1,
-        subtype="PCM_16", sha=hashlib.sha256(uid.encode()).hexdigest()[:32],
-    )
 
 
 def language(lang: str, n: int) -> LanguageData:

@@ -22,6 +22,7 @@ import pytest
 import torch
 from scipy.stats import chi2_contingency
 
+from tests.method_utils import key_sequences
 from tests.plugin_utils import install_fake_distribution, uninstall
 from xlbench.contract import check
 from xlbench.errors import LeakError, XLBenchError
@@ -82,14 +83,7 @@ def test_every_key_sequence_is_in_an_order_independent_of_labels() -> None:
     tgt = _label_sorted_language("italian", {"train": 120, "val": 40, "test": 40})
     task, truth = build_task(src, tgt, classes=EMOTIONS_5, n_labeled=50, seed=0, selection="paper", needs=ALL_PARTS)
     index = {e: i for i, e in enumerate(EMOTIONS_5)}
-    sequences = {
-        "source_train": task.source_train.keys,
-        "target_labeled": task.target_labeled.keys,
-        "target_unlabeled": task.target_unlabeled.keys,
-        **{s.name: s.keys for s in task.validation},
-        "target_test": truth.target_test.keys,
-        "source_test": truth.source_test.keys,
-    }
+    sequences = key_sequences(task, truth)
     for name, keys in sequences.items():
         assert list(keys) == sorted(keys), name  # the order is the keys' own (content hashes)
         labels = np.array([index[truth.by_key[k].emotion] for k in keys])
