@@ -90,3 +90,14 @@ def fresh_home(synthetic_home_session: Path, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("XLBENCH_HOME", str(home))
     monkeypatch.setenv("XLBENCH_RESULTS", str(home / "results"))
     return home
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny heads: thread hand-offs cost more than they save (the runner does the same)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

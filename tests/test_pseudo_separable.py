@@ -54,12 +54,7 @@ def separable(n_labeled: int = 5, seed: int = 0):
     return task, truth, inputs
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fit(task, truth, inputs, **overrides) -> FitReport:

@@ -58,13 +58,7 @@ def tiny_task(n_source: int = 60, n_labeled: int = 10, n_unlabeled: int = 40, se
     return task, inputs, dict(zip(u_keys, u_y.tolist(), strict=True))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny heads: thread hand-offs cost more than they save (the runner does the same)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fit(task, inputs, seed: int = 0, **overrides):
