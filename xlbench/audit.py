@@ -336,16 +336,46 @@ def run_audit(
 # -- the verdict cache ------------------------------------------------------------------------
 
 
+#: Verdicts on the built-in methods' default configs (frozen), made on this release's code by
+#: ``tools/ship_audit_verdicts.py`` and re-made and compared by tests/test_shipped_audits.py. A fresh
+#: machine's main command reuses them instead of auditing three methods first (issue 10, point 4:
+#: the audits were ~6 s of a ~35 s command). Any other config, mode, xlbench version or edited
+#: method file has another fingerprint and is audited on its first run; `xlbench audit NAME`
+#: always audits anew.
+SHIPPED_VERDICTS = Path(__file__).with_name("audit_verdicts.json")
+SHIPPED_NOTE = "verdict shipped with xlbench {version} (the same audit, run on this code by its developers)"
+
+
 def audits_dir() -> Path:
     return data_home() / "audits"
 
 
+def builtin_audit_targets() -> list[tuple[type[Method], dict[str, Any], Literal["frozen"]]]:
+    """What ships a verdict: each method xlbench itself registers, with its default config, frozen."""
+    out: list[tuple[type[Method], dict[str, Any], Literal["frozen"]]] = []
+    for name in METHODS.names():
+        if METHODS.registration(name).distribution != "xlbench":
+            continue
+        cls = METHODS.get(name)
+        out.append((cls, make_config(cls, {}).model_dump(mode="json"), "frozen"))
+    return out
+
+
+def shipped_verdicts(path: Path = SHIPPED_VERDICTS) -> dict[str, AuditStamp]:
+    """The shipped verdicts by fingerprint (none if the file is missing or unreadable)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {fp: AuditStamp.model_validate(entry["stamp"]) for fp, entry in raw["verdicts"].items()}
+    return {}
+
+
 def cached_verdict(fp: str) -> AuditStamp | None:
+    """This data home's verdict (`xlbench run` or `xlbench audit` made it here), else a shipped one."""
     path = audits_dir() / f"{fp}.json"
     with contextlib.suppress(OSError, ValueError):
         raw = json.loads(path.read_text(encoding="utf-8"))
         return AuditStamp.model_validate(raw["stamp"])
-    return None
+    return shipped_verdicts().get(fp)
 
 
 def audit_stamp(
