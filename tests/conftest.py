@@ -15,6 +15,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["XLBENCH_PROGRESS"] = "0"
+# Under pytest-xdist each worker gets its share of the cores for torch and OpenMP (read when torch
+# is first imported, and inherited by the processes a test starts): N workers using every core
+# each would fight over them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -89,6 +95,27 @@ def fresh_home(synthetic_home_session: Path, tmp_path: Path, monkeypatch: pytest
     shutil.copytree(synthetic_home_session / "manifests", home / "manifests")
     monkeypatch.setenv("XLBENCH_HOME", str(home))
     monkeypatch.setenv("XLBENCH_RESULTS", str(home / "results"))
+    return home
+
+
+@pytest.fixture
+def small_home(synthetic_home_session: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A new data home whose generated corpus is a class-balanced slice of the shared one (the
+    hidden-label audit's: English 60/20/20 and Italian 40/20/20 train/val/test utterances, hard
+    links) and nothing else. For tests of plumbing whose cost is per utterance (extraction with
+    a slow encoder, several processes each training): 180 utterances instead of 1,000."""
+    from xlbench.audit import SOURCE_SLICE, TARGET_SLICE, slice_language, write_world
+    from xlbench.languages import load_language
+
+    monkeypatch.setenv("XLBENCH_HOME", str(synthetic_home_session))
+    utts = (slice_language(load_language("english", "synthetic"), SOURCE_SLICE)
+            + slice_language(load_language("italian", "synthetic"), TARGET_SLICE))
+    home = tmp_path / "small-home"
+    write_world(home, utts, {})
+    monkeypatch.setenv("XLBENCH_HOME", str(home))
+    monkeypatch.setenv("XLBENCH_RESULTS", str(home / "results"))
+    for lang in ("english", "italian"):
+        load_language(lang, "synthetic")  # its manifests, as `xlbench data prepare` would make them
     return home
 
 

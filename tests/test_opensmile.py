@@ -331,7 +331,7 @@ def test_mlp_head_run_records_and_refusals(synthetic_home, tmp_path: Path, monke
 
 
 @pytest.mark.slow
-def test_encoders_work_through_run_extract_grid_and_reproduce(synthetic_home, tmp_path: Path, monkeypatch) -> None:
+def test_encoders_work_through_run_extract_grid_and_reproduce(small_home, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XLBENCH_MLFLOW", "0")
     cli = CliRunner()
     res = cli.invoke(main, ["features", "extract", "--encoder", "opensmile-compare", "--corpus", "synth_it"])

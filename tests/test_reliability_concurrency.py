@@ -83,27 +83,27 @@ def leftovers(*folders: Path) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("processes", "audit"), [(2, True), (4, False)])
-def test_concurrent_identical_runs_extract_once_train_once_track_once(fresh_home: Path, processes: int,
+def test_concurrent_identical_runs_extract_once_train_once_track_once(small_home: Path, processes: int,
                                                                       audit: bool) -> None:
     seeds = "0,1,2" if processes == 2 else "0,1,2,3"
     args = [*RUN, "--seeds", seeds] + ([] if audit else ["--no-audit"])
-    outs = finish([start(fresh_home, *args) for _ in range(processes)])
-    ids = run_ids(fresh_home)
+    outs = finish([start(small_home, *args) for _ in range(processes)])
+    ids = run_ids(small_home)
     assert len(ids) == len(seeds.split(","))
     # one training per run id: the processes' "N run(s) done" add up to the number of run ids
     done = [int(re.search(r"crosslingual: (\d+) run\(s\) done", o)[1]) for o in outs]
     assert sum(done) == len(ids), outs
     # one extraction per (encoder, corpus): no utterance's frames were written twice
-    entries = extracted_entries(fresh_home)
+    entries = extracted_entries(small_home)
     assert entries and max(entries.values()) == 1, entries.most_common(3)
     if audit:  # one audit: one process audited, the others waited for its verdict
         assert sum("auditing crosslingual:" in o for o in outs) == 1, outs
-        assert len(list((fresh_home / "audits").glob("*.json"))) == 1
+        assert len(list((small_home / "audits").glob("*.json"))) == 1
     # every record in MLflow exactly once
-    copies = mlflow_copies(fresh_home)
+    copies = mlflow_copies(small_home)
     assert set(copies) == ids and set(copies.values()) == {1}, copies
     assert not any("MLflow tracking failed" in o for o in outs), outs
-    assert leftovers(fresh_home) == []
+    assert leftovers(small_home) == []
 
 
 def _closed_port() -> int:
@@ -113,7 +113,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.slow
-def test_unreachable_tracking_server_warns_fast_and_the_next_run_backfills(fresh_home: Path) -> None:
+def test_unreachable_tracking_server_warns_fast_and_the_next_run_backfills(small_home: Path) -> None:
     """The record is written whatever MLflow does; an unreachable server costs seconds, not
     minutes of retries; the copy it missed is made by the next run (against the store then)."""
     cli = CliRunner()
@@ -124,40 +124,40 @@ def test_unreachable_tracking_server_warns_fast_and_the_next_run_backfills(fresh
     assert res.exit_code == 0, res.output
     assert "warning: MLflow tracking failed" in res.output and "unreachable" in res.output, res.output
     assert seconds < 60, f"{seconds:.0f} s: the run waited for the tracking server"
-    (rid,) = run_ids(fresh_home)
-    pending = list((fresh_home / "results" / ".mlflow-pending").glob("*.pending"))
+    (rid,) = run_ids(small_home)
+    pending = list((small_home / "results" / ".mlflow-pending").glob("*.pending"))
     assert [p.stem for p in pending] == [rid]
     # the next run (another seed) copies the record the first one could not
     res = cli.invoke(main, [*RUN, "--seeds", "1", "--no-audit"])
     assert res.exit_code == 0, res.output
     assert "MLflow: copied 1 record(s) an earlier run had not copied" in res.output, res.output
-    copies = mlflow_copies(fresh_home)
-    assert set(copies) == run_ids(fresh_home) and set(copies.values()) == {1}, copies
-    assert leftovers(fresh_home) == []
+    copies = mlflow_copies(small_home)
+    assert set(copies) == run_ids(small_home) and set(copies.values()) == {1}, copies
+    assert leftovers(small_home) == []
 
 
 @pytest.mark.slow
-def test_sync_mlflow_copies_missing_records_once(fresh_home: Path) -> None:
+def test_sync_mlflow_copies_missing_records_once(small_home: Path) -> None:
     """Records made with tracking off, and a copy cut short by a kill (an unfinished MLflow run):
     `runs sync-mlflow` leaves exactly one complete copy of each; a second sync copies nothing."""
     cli = CliRunner()
     res = cli.invoke(main, [*RUN, "--seeds", "0,1", "--no-audit"], env={"XLBENCH_MLFLOW": "0"})
     assert res.exit_code == 0, res.output
-    ids = run_ids(fresh_home)
-    assert mlflow_copies(fresh_home) == Counter()
+    ids = run_ids(small_home)
+    assert mlflow_copies(small_home) == Counter()
     # a copy of the first record that a killed process started and never finished
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{fresh_home / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{small_home / 'mlflow.db'}")
     exp_id = client.create_experiment("xlbench")
     first = sorted(ids)[0]
     cut = client.create_run(exp_id, tags={"xlbench.run_id": first}).info.run_id
     res = cli.invoke(main, ["runs", "sync-mlflow"])
     assert res.exit_code == 0, res.output
     assert "2 record(s) copied, 0 already there" in res.output
-    copies = mlflow_copies(fresh_home)
+    copies = mlflow_copies(small_home)
     assert set(copies) == ids and set(copies.values()) == {1}, copies
     assert client.get_run(cut).info.lifecycle_stage == "deleted"
     res = cli.invoke(main, ["runs", "sync-mlflow"])
     assert res.exit_code == 0 and "0 record(s) copied, 2 already there" in res.output, res.output
-    assert mlflow_copies(fresh_home) == copies
+    assert mlflow_copies(small_home) == copies

@@ -172,12 +172,12 @@ def test_startup_removes_temporaries_of_dead_writers_and_keeps_a_live_writers(fr
 
 
 @pytest.mark.slow
-def test_truncated_pack_index_removes_the_dead_pack_and_warns_once(fresh_home: Path) -> None:
+def test_truncated_pack_index_removes_the_dead_pack_and_warns_once(small_home: Path) -> None:
     cli = CliRunner()
     extract = ["features", "extract", "-e", "logmel-stats", "-c", "synth_it"]
     res = cli.invoke(main, extract)
     assert res.exit_code == 0, res.output
-    (index,) = list((fresh_home / "features").glob("*/pack-*.json"))
+    (index,) = list((small_home / "features").glob("*/pack-*.json"))
     n = len(json.loads(index.read_text())["entries"])
     text = index.read_text()
     index.write_text(text[: len(text) // 2])  # a torn index
@@ -185,7 +185,7 @@ def test_truncated_pack_index_removes_the_dead_pack_and_warns_once(fresh_home: P
     assert res.exit_code == 0, res.output
     assert res.output.count("unreadable index") == 1 and "removed it and its pack" in res.output, res.output
     assert not index.exists() and not index.with_suffix(".npy").exists()
-    (rebuilt,) = list((fresh_home / "features").glob("*/pack-*.json"))
+    (rebuilt,) = list((small_home / "features").glob("*/pack-*.json"))
     assert len(json.loads(rebuilt.read_text())["entries"]) == n  # every entry recomputed
     res = cli.invoke(main, extract)
     assert res.exit_code == 0 and "unreadable index" not in res.output, res.output
