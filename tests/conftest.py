@@ -7,6 +7,8 @@ in a shared home (``synthetic_home``); tests that only read it point XLBENCH_HOM
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -119,12 +121,28 @@ def small_home(synthetic_home_session: Path, tmp_path: Path, monkeypatch: pytest
     return home
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Tiny heads: thread hand-offs cost more than they save (the runner does the same)."""
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors: thread hand-offs cost more than they save, and vary with the machine's load
+    (the runner uses one thread for frozen heads too)."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread_per_module() -> Iterator[None]:
+    """``one_torch_thread`` for a whole module (module-scoped fixtures that compute with torch)."""
+    with torch_threads(1):
+        yield

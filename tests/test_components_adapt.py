@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -175,17 +174,8 @@ def _train_toy_dann(lam: float, seed: int) -> dict[str, float]:
     return {"domain_acc": domain_acc, "probe_acc": probe_acc, "target_emotion_acc": emotion_acc}
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: thread hand-offs would cost far more than the arithmetic (and vary with load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("seed", [0, 1])
-def test_reversal_makes_features_domain_invariant_on_two_blobs(seed: int, one_thread: None) -> None:
+def test_reversal_makes_features_domain_invariant_on_two_blobs(seed: int, one_torch_thread: None) -> None:
     with_grl = _train_toy_dann(1.0, seed)
     without = _train_toy_dann(0.0, seed)  # λ = 0: the domain classifier learns, the features are left alone
     assert without["domain_acc"] > 0.95 and without["probe_acc"] > 0.95

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +31,8 @@ from xlbench.tasks import LabeledSet, TransferTask, UnlabeledSet
 from xlbench.training import FitContext, TrainConfig, soft_cross_entropy
 
 DIM, C = 6, len(EMOTIONS_4)
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models: thread hand-offs would cost more than the arithmetic (the runner does the same)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny models: one thread (the runner does the same)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class CountingInputs(InputStore):

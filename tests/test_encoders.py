@@ -24,15 +24,7 @@ from xlbench.encoders.weights import file_sha256
 from xlbench.errors import ConfigError, DataError, MissingWeightsError
 
 SR = 16_000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread is faster than two, and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")  # tiny tensors
 
 
 @pytest.fixture(scope="module")

@@ -33,15 +33,7 @@ from xlbench.features import (
 from xlbench.manifest import Manifest, Utterance, save_manifest
 
 SR = 16_000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread is faster than two, and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")  # tiny tensors
 
 
 def write_utterances(folder: Path, durations: list[float], seed: int = 0, rate: int = 22_050) -> list[Utterance]:

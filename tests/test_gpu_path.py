@@ -40,14 +40,7 @@ SR = 16_000
 #: relative, per frame value); docs/encoders.md says the same
 TOL = 1e-4
 CONVS = ["native", "conv2d", "unfold"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")  # tiny tensors
 
 
 @pytest.fixture(scope="module")

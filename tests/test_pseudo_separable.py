@@ -80,8 +80,7 @@ def accuracy(keys, labels, truth) -> float:
 
 
 @pytest.fixture(scope="module")
-def hard_run():
-    torch.set_num_threads(1)
+def hard_run(one_torch_thread_per_module):
     task, truth, inputs = separable()
     return task, truth, fit(task, truth, inputs)
 
