@@ -255,7 +255,7 @@ def test_interrupted_grid_keeps_finished_runs_and_resumes(
 
 
 @pytest.mark.slow
-def test_sigkill_mid_grid_leaves_finished_records_intact(synthetic_home, tmp_path: Path) -> None:
+def test_sigkill_mid_grid_leaves_finished_records_intact(small_home, tmp_path: Path) -> None:
     """A real process killed with SIGKILL between runs: records are whole or absent; a rerun resumes."""
     env = {**os.environ, "XLBENCH_MLFLOW": "0", "XLBENCH_RESULTS": str(tmp_path / "res")}
     cmd = [
@@ -266,7 +266,7 @@ def test_sigkill_mid_grid_leaves_finished_records_intact(synthetic_home, tmp_pat
         "--method",
         "multilingual",
         "--target",
-        "german",
+        "italian",
         "--seeds",
         "0,1,2,3,4,5",
         "--set",
@@ -292,7 +292,7 @@ def test_sigkill_mid_grid_leaves_finished_records_intact(synthetic_home, tmp_pat
             "--method",
             "multilingual",
             "--target",
-            "german",
+            "italian",
             "--seeds",
             "0,1,2,3,4,5",
             "--set",
