@@ -480,37 +480,40 @@ def test_an_ambiguous_setting_after_a_sound_one_is_refused(tmp_path: Path) -> No
     assert {p.parent.name for p, _ in good} == {"a-method"}
 
 
-def test_settings_that_differ_in_split_files_and_encoder_name_both(tmp_path: Path) -> None:
-    """Split files are not part of a heading: a record that names other target split files (here
-    none) reads like the others, so all are refused, and the line names both differences."""
+def real_english_source(d: dict[str, Any]) -> None:
+    """The source read from the three real English corpora (with their shipped split files) while
+    the target stays synthetic: the run still counts as synthetic and its heading reads as before."""
+    corpora = ["ravdess", "savee", "tess"]
+    d["source_data"].update(corpora=corpora, synthetic=False, split_hashes={c: shipped_hash(c) for c in corpora})
+
+
+def test_settings_that_differ_only_in_split_files_are_all_refused(tmp_path: Path) -> None:
+    """A synthetic-source and a real-source run on a synthetic target both read "english ->
+    italian, synthetic": split files are not in a heading, so both settings are refused."""
     paths = write([make_record("dann", seed=s) for s in (0, 1)], tmp_path)
-
-    def other_files_and_encoder(d: dict[str, Any]) -> None:
-        d["target_data"]["split_hashes"] = {}
-        d["encoder"]["code_version"] = "2"
-
-    variant = variant_of(paths[0], other_files_and_encoder)
+    variant = variant_of(paths[0], real_english_source)
     keys = [setting_key(RunRecord.model_validate_json(p.read_text())) for p in (paths[0], variant)]
+    assert keys[0].shown() == keys[1].shown() and keys[0].encoder_id == keys[1].encoder_id
     splits = sorted(k.splits for k in keys)
-    ids = sorted(k.encoder_id for k in keys)
-    assert splits[0] != splits[1] and ids[0] != ids[1]
     good, defects = validate_records(tmp_path)
-    ambiguous = [d for d in defects if d.message.startswith("ambiguous")]
-    assert {d.path for d in ambiguous} == {str(p) for p in (*paths, variant)}
-    assert {d.message.split(" exists with ")[1] for d in ambiguous} == {
-        f"different split files {splits[0]} vs {splits[1]}; encoder identity {ids[0]} vs {ids[1]}; they cannot share "
-        "a board"}
+    where = f"dann v1 config {config_hash_of(BASE_CONFIG)} · italian · N_k 0 · 5 emotions · logmel-stats (frozen) · " \
+            "selection paper"
+    line = f"ambiguous setting: {where} exists with different split files {splits[0]} vs {splits[1]}; they cannot " \
+           "share a board"
+    assert sorted((d.path, d.message) for d in defects) == sorted((str(p), line) for p in (*paths, variant))
     assert good == []
 
 
-def test_settings_that_differ_only_in_split_files_name_only_those(tmp_path: Path) -> None:
+def test_settings_that_differ_in_split_files_and_encoder_name_both(tmp_path: Path) -> None:
     paths = write([make_record("dann", seed=s) for s in (0, 1)], tmp_path)
-    variant = variant_of(paths[0], set_path("target_data", "split_hashes", value={}))
+    variant = variant_of(paths[0], both(real_english_source, set_path("encoder", "code_version", value="2")))
     keys = [setting_key(RunRecord.model_validate_json(p.read_text())) for p in (paths[0], variant)]
-    splits = sorted(k.splits for k in keys)
+    splits, ids = sorted(k.splits for k in keys), sorted(k.encoder_id for k in keys)
     _, defects = validate_records(tmp_path)
     assert {d.message.split(" exists with ")[1] for d in defects if d.message.startswith("ambiguous")} == {
-        f"different split files {splits[0]} vs {splits[1]}; they cannot share a board"}
+        f"different split files {splits[0]} vs {splits[1]}; encoder identity {ids[0]} vs {ids[1]}; they cannot share "
+        "a board"}
+    assert len(defects) == 3
 
 
 def test_load_records_keeps_unreadable_ones_apart(tmp_path: Path) -> None:
