@@ -164,6 +164,16 @@ def test_a_split_hash_of_an_unknown_corpus_is_caught_on_each_side(side: str, tmp
 
 
 @pytest.mark.parametrize("side", SIDES)
+def test_a_corpus_without_a_split_hash_is_caught_on_each_side(side: str, tmp_path: Path) -> None:
+    """A record that names no split file for a corpus (its run id recomputed, so consistent) could
+    have been split any way: refused like a foreign hash."""
+    first, others = plant(tmp_path, set_path(f"{side}_data", "split_hashes", value={}), False)
+    msgs, good = messages_for(tmp_path, first)
+    assert msgs == [f"split hash: {side} corpus {corpus_of(side)} has no split hash in the record"]
+    assert first not in good and set(others) <= good
+
+
+@pytest.mark.parametrize("side", SIDES)
 def test_a_split_file_version_unknown_is_caught_on_each_side(side: str, tmp_path: Path) -> None:
     """splits_version 9: every corpus of both sides is named (the other side's too)."""
     first, _ = plant(tmp_path, set_path("splits_version", value="9"), False)
