@@ -244,11 +244,10 @@ def test_stereo_8bit_and_unusual_rates_are_read(tmp_path: Path, channels: int, s
     assert wav.ndim == 1 and abs(len(wav) - round(u.duration * 16_000)) <= 2
 
 
-def test_manifest_is_json_with_provenance(tmp_path: Path) -> None:
+def test_manifest_is_json_with_provenance(full_tree: Callable[[str], Path]) -> None:
     from xlbench.manifest import manifest_path
 
-    root = fx.make_full_emovo(tmp_path / "emovo")
-    invoke("data", "prepare", "--corpus", "emovo", "--root", str(root))
+    invoke("data", "prepare", "--corpus", "emovo", "--root", str(full_tree("emovo")))
     data = json.loads(manifest_path("emovo").read_text())
     assert data["schema_version"] == 1 and data["protocol_version"] == "1" and data["synthetic"] is False
     assert data["files_seen"] == 588 and data["dropped"] == {"dis": 84, "sor": 84}
