@@ -429,6 +429,13 @@ def test_a_wrong_schema_version_is_one_line(tmp_path: Path) -> None:
     assert msgs == [f"wrong schema: schema_version 99, this xlbench reads {SCHEMA_VERSION}"]
 
 
+def test_a_record_of_another_schema_is_one_line_not_also_pydantics(tmp_path: Path) -> None:
+    """An older record fails the schema too (here: no metrics); its version says why, once."""
+    first, _ = plant(tmp_path, both(set_path("schema_version", value=1), drop("metrics")), True)
+    msgs, _ = messages_for(tmp_path, first)
+    assert msgs == [f"wrong schema: schema_version 1, this xlbench reads {SCHEMA_VERSION}"]
+
+
 def test_unreadable_json_names_the_parser_error(tmp_path: Path) -> None:
     plant(tmp_path, None, True)
     broken = tmp_path / "dann" / ("1" * 20 + ".json")
