@@ -18,7 +18,7 @@ from xlbench.corpora import get_corpus
 from xlbench.errors import DataError
 from xlbench.manifest import Utterance, build_manifest, load_manifest
 from xlbench.protocol import EMOTIONS_5, REAL_CORPORA
-from xlbench.splits import SPLITS, apply_split, check_disjoint, load_split
+from xlbench.splits import SPLITS, apply_split, check_disjoint, load_split, split_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,13 @@ def test_speaker_counts_and_gender_balance(name: str, sizes: tuple[int, int, int
     for s in SPLITS:
         females = sum(genders[x] == "female" for x in by_split[s])
         assert abs(females - share * len(by_split[s])) < 1  # as balanced as whole speakers allow
+
+
+def test_split_hashes_are_read_from_the_version_asked_for() -> None:
+    with pytest.raises(DataError, match=r"^no split file v9 for corpus 'emodb'$"):
+        split_hashes(["emodb"], version="9")
+    raw = resources.files("xlbench.splits").joinpath("v1/emodb.json").read_bytes()
+    assert split_hashes(["emodb"], version="1") == {"emodb": hashlib.sha256(raw).hexdigest()}
 
 
 @pytest.mark.slow
