@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -15,17 +16,44 @@ from tests import corpus_fixtures as fx
 from xlbench.cli import main
 from xlbench.corpora import get_corpus
 from xlbench.errors import DataError
-from xlbench.manifest import build_manifest, load_manifest
+from xlbench.manifest import Utterance, build_manifest, load_manifest
 from xlbench.protocol import EMOTIONS_5, REAL_CORPORA
-from xlbench.splits import SPLITS, apply_split, check_disjoint, load_split
+from xlbench.splits import SPLITS, apply_split, check_disjoint, load_split, split_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def full_manifest(tmp_path: Path, name: str):
-    loader = get_corpus(name)
-    scan = loader.scan(fx.FULL_MAKERS[name](tmp_path / name))
-    return build_manifest(loader.spec, scan)
+FullCorpus = Callable[[str], tuple[Utterance, ...]]
+
+
+@pytest.fixture(scope="session")
+def full_tree(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """A full-size corpus tree (every file name of the release), written once per session; tests
+    only read it (one that changes files makes its own)."""
+    roots: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in roots:
+            roots[name] = fx.FULL_MAKERS[name](tmp_path_factory.mktemp(name))
+        return roots[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def full_corpus(full_tree: Callable[[str], Path]) -> FullCorpus:
+    """The kept utterances of a full-size corpus, scanned and read once per session (a few
+    seconds per corpus, and several tests read each). A tuple of frozen utterances, so no test
+    can change what the next one sees."""
+    built: dict[str, tuple[Utterance, ...]] = {}
+
+    def get(name: str) -> tuple[Utterance, ...]:
+        if name not in built:
+            loader = get_corpus(name)
+            built[name] = tuple(build_manifest(loader.spec, loader.scan(full_tree(name))).utterances)
+        return built[name]
+
+    return get
 
 
 # -- the shipped split files -------------------------------------------------------------------
@@ -61,6 +89,13 @@ def test_speaker_counts_and_gender_balance(name: str, sizes: tuple[int, int, int
         assert abs(females - share * len(by_split[s])) < 1  # as balanced as whole speakers allow
 
 
+def test_split_hashes_are_read_from_the_version_asked_for() -> None:
+    with pytest.raises(DataError, match=r"^no split file v9 for corpus 'emodb'$"):
+        split_hashes(["emodb"], version="9")
+    raw = resources.files("xlbench.splits").joinpath("v1/emodb.json").read_bytes()
+    assert split_hashes(["emodb"], version="1") == {"emodb": hashlib.sha256(raw).hexdigest()}
+
+
 @pytest.mark.slow
 def test_split_files_are_reproduced_by_the_generator() -> None:
     out = subprocess.run(
@@ -73,10 +108,10 @@ def test_split_files_are_reproduced_by_the_generator() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(REAL_CORPORA))
-def test_full_corpus_split_is_speaker_disjoint_with_every_class(tmp_path: Path, name: str) -> None:
-    manifest = full_manifest(tmp_path, name)
-    parts = apply_split(manifest.utterances, name)
-    assert sum(len(p) for p in parts.values()) == len(manifest.utterances)
+def test_full_corpus_split_is_speaker_disjoint_with_every_class(full_corpus: FullCorpus, name: str) -> None:
+    utterances = full_corpus(name)
+    parts = apply_split(utterances, name)
+    assert sum(len(p) for p in parts.values()) == len(utterances)
     speakers = {s: {u.speaker for u in parts[s]} for s in SPLITS}
     if name == "tess":
         assert speakers == {"train": {"OAF"}, "val": {"YAF"}, "test": {"YAF"}}
@@ -91,23 +126,20 @@ def test_full_corpus_split_is_speaker_disjoint_with_every_class(tmp_path: Path, 
         assert set(Counter(u.emotion for u in parts[s])) == set(EMOTIONS_5), f"{name} {s} lacks a class"
 
 
-def test_english_training_set_reproduces_the_papers_size(tmp_path: Path) -> None:
-    train = sum(
-        len(apply_split(full_manifest(tmp_path, n).utterances, n)["train"]) for n in ("ravdess", "savee", "tess")
-    )
+def test_english_training_set_reproduces_the_papers_size(full_corpus: FullCorpus) -> None:
+    train = sum(len(apply_split(full_corpus(n), n)["train"]) for n in ("ravdess", "savee", "tess"))
     assert train == 14 * 36 + 2 * 90 + 1000 == 1684  # paper: 1,682
 
 
-def test_unknown_speaker_is_refused(tmp_path: Path) -> None:
-    manifest = full_manifest(tmp_path, "emovo")
-    stranger = manifest.utterances[0].model_copy(update={"speaker": "x9", "id": "emovo/x9/foo"})
+def test_unknown_speaker_is_refused(full_corpus: FullCorpus) -> None:
+    utterances = full_corpus("emovo")
+    stranger = utterances[0].model_copy(update={"speaker": "x9", "id": "emovo/x9/foo"})
     with pytest.raises(DataError, match=r"speaker 'x9'.*not in split file"):
-        apply_split([*manifest.utterances, stranger], "emovo")
+        apply_split([*utterances, stranger], "emovo")
 
 
-def test_a_speaker_in_two_splits_is_refused(tmp_path: Path) -> None:
-    manifest = full_manifest(tmp_path, "emovo")
-    parts = apply_split(manifest.utterances, "emovo")
+def test_a_speaker_in_two_splits_is_refused(full_corpus: FullCorpus) -> None:
+    parts = apply_split(full_corpus("emovo"), "emovo")
     parts["test"].append(parts["train"][0])
     with pytest.raises(DataError, match=r"speaker emovo:\w+ appears in test and train"):
         check_disjoint(parts)
@@ -219,11 +251,10 @@ def test_stereo_8bit_and_unusual_rates_are_read(tmp_path: Path, channels: int, s
     assert wav.ndim == 1 and abs(len(wav) - round(u.duration * 16_000)) <= 2
 
 
-def test_manifest_is_json_with_provenance(tmp_path: Path) -> None:
+def test_manifest_is_json_with_provenance(full_tree: Callable[[str], Path]) -> None:
     from xlbench.manifest import manifest_path
 
-    root = fx.make_full_emovo(tmp_path / "emovo")
-    invoke("data", "prepare", "--corpus", "emovo", "--root", str(root))
+    invoke("data", "prepare", "--corpus", "emovo", "--root", str(full_tree("emovo")))
     data = json.loads(manifest_path("emovo").read_text())
     assert data["schema_version"] == 1 and data["protocol_version"] == "1" and data["synthetic"] is False
     assert data["files_seen"] == 588 and data["dropped"] == {"dis": 84, "sor": 84}
@@ -245,9 +276,8 @@ def test_manifest_is_json_with_provenance(tmp_path: Path) -> None:
     assert u["sample_rate"] == 48_000 and u["duration"] == pytest.approx(0.01)
 
 
-def test_shemo_release_counts_are_explained(tmp_path: Path) -> None:
-    root = fx.make_full_shemo(tmp_path / "shemo")
-    res = invoke("data", "prepare", "--corpus", "shemo", "--root", str(root))
+def test_shemo_release_counts_are_explained(full_tree: Callable[[str], Path]) -> None:
+    res = invoke("data", "prepare", "--corpus", "shemo", "--root", str(full_tree("shemo")))
     assert res.exit_code == 0, res.output
     assert "2799 utterances kept of 3000 audio files" in res.output
     assert "match the file names of the public release" in res.output

@@ -83,11 +83,15 @@ def raw_checks(raw: dict[str, Any]) -> list[str]:
 
 
 def split_checks(rec: RunRecord) -> list[str]:
-    """The record's split hashes against the split files shipped with this xlbench."""
+    """The record's split hashes against the split files shipped with this xlbench: every corpus of
+    each side has one, and each is the shipped file's."""
     from xlbench.splits import load_split
 
     out = []
     for side, data in (("source", rec.source_data), ("target", rec.target_data)):
+        # a corpus without a hash was split by files nobody can name: as bad as a foreign hash
+        for corpus in sorted(set(data.corpora) - set(data.split_hashes)):
+            out.append(f"split hash: {side} corpus {corpus} has no split hash in the record")
         for corpus, sha in sorted(data.split_hashes.items()):
             try:
                 shipped = load_split(corpus, rec.splits_version).sha256
@@ -245,7 +249,7 @@ def validate_records(root: Path, min_seeds: int = MIN_SEEDS) -> tuple[list[Loade
 
     Defects: unreadable or wrong schema, a run id that does not match the record's content
     (tampered), a file name that is not its run id, metrics that disagree with the stored
-    per-utterance predictions, split hashes unlike the shipped split files,
+    per-utterance predictions, a corpus without a split hash or with one unlike its shipped split file,
     model selection on a test set or on a set the policy does not allow, a method without a
     passing hidden-label audit or run outside its worker, settings that read alike but differ,
     and settings with fewer than ``min_seeds`` seeds.
