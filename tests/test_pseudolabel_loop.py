@@ -10,6 +10,7 @@ before it), which lets a τ be placed between two of them.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -59,9 +60,8 @@ def test_a_round_is_the_argmax_and_max_of_u_t_cut_at_tau(task_and_inputs, round_
     task, truth, inputs = task_and_inputs
     keys = list(task.target_unlabeled.keys)
     conf = round_probs.max(1)
-    order = np.sort(conf)
-    tau = float((order[len(order) // 2 - 1] + order[len(order) // 2]) / 2)  # between two confidences
-    assert order[0] < tau < order[-1]
+    tau = median_cut(round_probs)
+    assert conf.min() < tau < conf.max()
     _, report = fit(task, inputs, tau=tau)
     (rnd,) = report.pseudo_labels
     chosen = [i for i in range(len(keys)) if conf[i] >= tau]  # Eq. 2, in U_t's order
@@ -95,21 +95,52 @@ def test_a_round_nothing_passes_leaves_no_selected_confidence(task_and_inputs) -
     assert "round_selected_confidence" not in row and 0 < row["round_unlabeled_confidence"] < 1
 
 
+def median_cut(probs: np.ndarray) -> float:
+    """A τ half-way between the two middle confidences: about half of U_t passes."""
+    order = np.sort(probs.max(1))
+    return float((order[len(order) // 2 - 1] + order[len(order) // 2]) / 2)
+
+
+@pytest.fixture
+def halves_labeller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The method's hard pass, cut to the first half of U_t in its first round and to the second
+    half afterwards: on separable data every round would keep all of U_t, and replace and
+    accumulate could not be told apart."""
+    import xlbench_methods.pseudolabel as module
+
+    real = module.hard_pseudo_labels
+    rounds: list[int] = []
+
+    def halves(probs: np.ndarray, tau: float):
+        pl = real(probs, tau)
+        first = np.arange(len(probs)) < len(probs) // 2
+        rounds.append(len(probs))
+        return dataclasses.replace(pl, mask=pl.mask & (first if len(rounds) == 1 else ~first))
+
+    monkeypatch.setattr(module, "hard_pseudo_labels", halves)
+
+
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_the_pools_confidence_and_size_follow_replace_and_accumulate(task_and_inputs, accumulate: bool) -> None:
-    """Rounds after epochs 2 and 4 at τ = 0.9; each epoch's row describes the pool it trained on."""
-    task, _, inputs = task_and_inputs
-    _, report = fit(task, inputs, epochs=5, accumulate=accumulate, rebalance=False)
+def test_the_pools_confidence_and_size_follow_replace_and_accumulate(task_and_inputs, halves_labeller,
+                                                                     accumulate: bool) -> None:
+    """Rounds after epochs 2 and 4 (first half of U_t, then second half); each epoch's row
+    describes the pool it trained on: K'_t is the latest round (replace) or both (accumulate)."""
+    task, truth, inputs = task_and_inputs
+    _, report = fit(task, inputs, epochs=5, tau=0.0, accumulate=accumulate, rebalance=False)
     r2, r4 = report.pseudo_labels
+    keys = list(task.target_unlabeled.keys)
+    assert list(r2.keys) == keys[:17] and list(r4.keys) == keys[17:]
+    assert all(truth.unlabeled_labels[k] == y for r in (r2, r4) for k, y in zip(r.keys, r.labels.tolist(),
+                                                                                strict=True))
     by_row = rows(report)
     assert "pseudo_confidence" not in by_row[1] and "pseudo_confidence" not in by_row[2]  # no K'_t yet
     first = dict(zip(r2.keys, r2.confidence.tolist(), strict=True))
     second = dict(zip(r4.keys, r4.confidence.tolist(), strict=True))
+    pool = {**first, **second} if accumulate else second
     assert by_row[3]["pseudo_confidence"] == pytest.approx(np.mean(list(first.values())), rel=1e-9)
-    pool = {**first, **second} if accumulate else second  # an utterance keeps its latest label
     assert by_row[5]["pseudo_confidence"] == pytest.approx(np.mean(list(pool.values())), rel=1e-9)
-    assert by_row[5]["n_pseudo"] == len(pool) and by_row[5]["target_pool_size"] == 5 + len(pool)
-    assert by_row[3]["n_pseudo"] == len(first) and by_row[3]["pool_size"] == 60 + 5 + len(first)
+    assert (by_row[3]["n_pseudo"], by_row[5]["n_pseudo"]) == (17, 35 if accumulate else 18)
+    assert by_row[5]["pool_size"] == 60 + 5 + (35 if accumulate else 18)
 
 
 @pytest.mark.parametrize(
@@ -145,3 +176,61 @@ def test_the_learning_rate_schedule_steps_every_epoch(task_and_inputs) -> None:
     np.testing.assert_allclose(three.predict_proba(keys), one.predict_proba(keys), atol=1e-6)
     plain, _ = fit(task, inputs, epochs=3, every=10, lr_step=1, lr_decay=1.0)
     assert not np.allclose(plain.predict_proba(keys), one.predict_proba(keys), atol=1e-6)
+
+
+def test_each_random_stream_is_drawn_from_its_named_stream(task_and_inputs, monkeypatch) -> None:
+    """Batches, mixup and rebalancing each draw from the run's stream of that name (a run is
+    reproduced from its seed; renaming a stream would change every number a record holds)."""
+    import xlbench_methods.pseudolabel as module
+
+    task, _, inputs = task_and_inputs
+    first_state: dict[str, dict] = {}
+
+    def spy(name: str):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            first_state.setdefault(name, copy.deepcopy(args[2].bit_generator.state))  # rng: third argument
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for name in ("minibatches", "mixup", "oversample"):
+        spy(name)
+    fit(task, inputs, mode="soft")
+
+    def fresh(stream: bytes) -> dict:
+        return np.random.default_rng([0, *stream]).bit_generator.state
+
+    assert first_state == {"minibatches": fresh(b"batches"), "mixup": fresh(b"mixup"),
+                           "oversample": fresh(b"rebalance")}
+
+
+def test_every_batch_trains_on_float32_targets(task_and_inputs, monkeypatch) -> None:
+    """Also before the first round, when K'_t is still empty (a float64 pool would make the loss float64)."""
+    import xlbench_methods.pseudolabel as module
+
+    task, _, inputs = task_and_inputs
+    dtypes = []
+    real = module.soft_cross_entropy
+
+    def recording(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        dtypes.append(targets.dtype)
+        return real(logits, targets)
+
+    monkeypatch.setattr(module, "soft_cross_entropy", recording)
+    for rebalance in (True, False):
+        fit(task, inputs, rebalance=rebalance)
+    assert dtypes and set(dtypes) == {torch.float32}
+
+
+@pytest.mark.gpu
+def test_the_backbone_is_moved_to_the_fit_device(task_and_inputs) -> None:
+    task, _, inputs = task_and_inputs
+    cfg = PseudoLabelConfig(epochs=2, every=2, batch_size=16, tau=0.9, lr=0.05)
+    ctx = FitContext(inputs=inputs, device=torch.device("cuda"), seed=0, n_classes=C,
+                     make_backbone=lambda: Backbone(None, DIM, C, "mean"), score_validation=None,
+                     show_progress=False)
+    method = PseudoLabel(cfg)
+    report = method.fit(dataclasses.replace(task, validation=()), ctx)
+    assert {p.device.type for p in method.model.parameters()} == {"cuda"} and len(report.pseudo_labels) == 1
