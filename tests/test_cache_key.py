@@ -19,8 +19,9 @@ import pytest
 import torch
 from torch import nn
 
+from tests.encoder_utils import FixedIdentity, FixedInfo
 from xlbench import features
-from xlbench.encoders.base import Encoder, EncoderInfo, state_dict_sha
+from xlbench.encoders.base import EncoderInfo, state_dict_sha
 from xlbench.errors import ConfigError
 
 INFO = EncoderInfo(name="fixed", revision="main", weights_sha="a" * 64, dim=16, frame_dim=8, frame_rate=50.0,
@@ -29,34 +30,7 @@ INFO = EncoderInfo(name="fixed", revision="main", weights_sha="a" * 64, dim=16, 
                    code_version="3")
 
 
-class FixedInfo(Encoder):
-    """An encoder that reports a given EncoderInfo (the base class's cache_identity decides its key)."""
-
-    name = "fixed-info"
-
-    def __init__(self, info: EncoderInfo = INFO) -> None:
-        super().__init__()
-        self.fixed = info
-
-    def frames(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-    def info(self) -> EncoderInfo:
-        return self.fixed
-
-
-class FixedIdentity(FixedInfo):
-    """An encoder whose cache identity is given (as a subclass such as the transformers one builds its own)."""
-
-    def __init__(self, identity: dict[str, Any], info: EncoderInfo = INFO) -> None:
-        super().__init__(info)
-        self.identity = identity
-
-    def cache_identity(self) -> dict[str, Any]:
-        return self.identity
-
-
-CLASS = "tests.test_cache_key.FixedInfo"
+CLASS = "tests.encoder_utils.FixedInfo"
 
 
 def digest_of(identity: dict[str, Any]) -> str:
@@ -68,7 +42,7 @@ def digest_of(identity: dict[str, Any]) -> str:
 
 
 def test_cache_identity_holds_exactly_the_frame_deciding_fields() -> None:
-    assert FixedInfo().cache_identity() == {
+    assert FixedInfo(INFO).cache_identity() == {
         "name": "fixed",
         "class": CLASS,
         "code_version": "3",
@@ -97,15 +71,15 @@ def test_a_random_init_encoder_is_keyed_by_its_state(params: int) -> None:
 
 def test_encoder_identity_of_a_float16_encoder_has_no_dtype_entry() -> None:
     """float16 keys stay what they were before dtypes were recorded (caches on disk still hit)."""
-    assert features.encoder_identity(FixedInfo()) == {
-        "encoder": FixedInfo().cache_identity(),
+    assert features.encoder_identity(FixedInfo(INFO)) == {
+        "encoder": FixedInfo(INFO).cache_identity(),
         "preprocessing": "1",
         "format": 1,
     }
 
 
 def test_encoder_identity_of_a_float32_encoder_records_the_dtype() -> None:
-    wide = FixedInfo()
+    wide = FixedInfo(INFO)
     wide.cache_dtype = "float32"  # type: ignore[misc]
     assert features.encoder_identity(wide) == {
         "encoder": wide.cache_identity(),
@@ -117,7 +91,7 @@ def test_encoder_identity_of_a_float32_encoder_records_the_dtype() -> None:
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float64", "None"])
 def test_an_unknown_cache_dtype_is_one_clear_error(dtype: str) -> None:
-    enc = FixedInfo()
+    enc = FixedInfo(INFO)
     enc.cache_dtype = dtype  # type: ignore[misc]
     with pytest.raises(ConfigError) as err:
         features.cache_dtype(enc)
@@ -126,7 +100,7 @@ def test_an_unknown_cache_dtype_is_one_clear_error(dtype: str) -> None:
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
 def test_the_two_cache_dtypes(dtype: str) -> None:
-    enc = FixedInfo()
+    enc = FixedInfo(INFO)
     enc.cache_dtype = dtype  # type: ignore[misc]
     assert features.cache_dtype(enc) == dtype
 
@@ -143,22 +117,22 @@ def test_the_key_of_a_fixed_identity_is_pinned() -> None:
         "preprocessing": "1",
         "format": 1,
     }
-    key = features.encoder_key(FixedInfo())
+    key = features.encoder_key(FixedInfo(INFO))
     assert key == f"fixed-{digest_of(identity)}"
-    assert key == "fixed-0c0ae262581f1759c0a3"
+    assert key == "fixed-9467ae0ea30ce3c1dc17"
 
 
 def test_the_key_is_of_the_identitys_content_not_its_order() -> None:
     a = {"name": "x", "model": {"layer": 9, "bands": 64}, "weights_sha": "b" * 64}
     b = {"weights_sha": "b" * 64, "model": {"bands": 64, "layer": 9}, "name": "x"}
-    assert features.encoder_key(FixedIdentity(a)) == features.encoder_key(FixedIdentity(b))
+    assert features.encoder_key(FixedIdentity(a, INFO)) == features.encoder_key(FixedIdentity(b, INFO))
     wrapped = {"encoder": a, "preprocessing": "1", "format": 1}
-    assert features.encoder_key(FixedIdentity(b)) == f"fixed-{digest_of(wrapped)}"
+    assert features.encoder_key(FixedIdentity(b, INFO)) == f"fixed-{digest_of(wrapped)}"
 
 
 def test_identity_values_json_cannot_hold_are_written_as_text() -> None:
-    as_path = features.encoder_key(FixedIdentity({"vocab": Path("/x/vocab.txt")}))
-    assert as_path == features.encoder_key(FixedIdentity({"vocab": "/x/vocab.txt"}))
+    as_path = features.encoder_key(FixedIdentity({"vocab": Path("/x/vocab.txt")}, INFO))
+    assert as_path == features.encoder_key(FixedIdentity({"vocab": "/x/vocab.txt"}, INFO))
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import torch
 
+from tests.encoder_utils import FixedInfo
 from tests.method_utils import fake_utterance
-from xlbench.encoders.base import Encoder, EncoderInfo
+from xlbench.encoders.base import EncoderInfo
 from xlbench.fitting import Prepared
 from xlbench.languages import LanguageData
 from xlbench.manifest import Utterance
@@ -30,23 +31,6 @@ from xlbench.records import DataIdentity, MethodIdentity, TaskIdentity, compute_
 from xlbench.runner import RunRequest, data_identity, manifest_sha, method_identity, run_identity, task_identity
 from xlbench.splits import SPLITS
 from xlbench.tasks import ALL_LABELS
-
-
-class FixedInfo(Encoder):
-    """An encoder that only reports a given EncoderInfo (all the run id reads of it)."""
-
-    name = "fixed-info"
-
-    def __init__(self, info: EncoderInfo) -> None:
-        super().__init__()
-        self.fixed = info
-
-    def frames(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-    def info(self) -> EncoderInfo:
-        return self.fixed
-
 
 INFO = EncoderInfo(name="fixed", weights_sha="a" * 64, dim=8, frame_dim=8, frame_rate=50.0, params=10,
                    pretrained=True, options={"layer": 9})
