@@ -71,7 +71,7 @@ def import_root_layout(work: Path, module: str) -> str:
     under an import root that is not itself a package (``methods/xlbench_methods``) is moved to
     the scratch copy's top: ``methods/xlbench_methods/pseudolabel.py`` -> ``xlbench_methods/pseudolabel.py``."""
     top, _, rest = module.partition("/")
-    if not rest or (work / top / "__init__.py").exists() or "/" not in rest:
+    if "/" not in rest or (work / top / "__init__.py").exists():  # a package at the top, or no package
         return module
     package = rest.split("/")[0]
     shutil.move(work / top / package, work / package)
