@@ -48,8 +48,13 @@ def task_and_inputs():
 def round_probs(task_and_inputs) -> np.ndarray:
     """U_t's probabilities at the one round of a 2-epoch fit (its last epoch)."""
     task, _, inputs = task_and_inputs
-    method, _ = fit(task, inputs, tau=0.0)
-    return method.predict_proba(list(task.target_unlabeled.keys))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the tests' own fits (one_torch_thread runs after module fixtures)
+    try:
+        method, _ = fit(task, inputs, tau=0.0)
+        return method.predict_proba(list(task.target_unlabeled.keys))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def rows(report: FitReport) -> dict[int, dict[str, float]]:
