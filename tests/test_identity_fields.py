@@ -18,6 +18,7 @@ import pytest
 import torch
 from pydantic import BaseModel
 
+from tests.encoder_utils import FixedInfo
 from xlbench import features
 from xlbench.encoders import ENCODERS, build_encoder
 from xlbench.encoders.base import PATH_OPTIONS, Encoder, EncoderInfo
@@ -225,22 +226,6 @@ def test_an_encoder_option_changes_run_id_and_cache_key(encoder: str, option: st
 #: EncoderInfo fields that do not decide the frames (pooling happens after the cache; params
 #: and dim describe the model; the weights' hash stands for the revision once it is known)
 NOT_FRAMES = {"dim", "params", "pretraining", "pretrained", "contamination", "pooling", "frozen_ok", "revision"}
-
-
-class FixedInfo(Encoder):
-    """An encoder that reports a given EncoderInfo (the base class's cache_identity decides its key)."""
-
-    name = "fixed-info"
-
-    def __init__(self, info: EncoderInfo) -> None:
-        super().__init__()
-        self.fixed = info
-
-    def frames(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-    def info(self) -> EncoderInfo:
-        return self.fixed
 
 
 def test_not_frames_fields_exist() -> None:

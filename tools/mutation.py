@@ -65,6 +65,19 @@ def configure(work: Path, module: str, tests: list[str]) -> None:
     (work / "pyproject.toml").write_text(text[:start] + section + text[end:])
 
 
+def import_root_layout(work: Path, module: str) -> str:
+    """The module's path as mutmut must see it. mutmut 3 imports mutated code from ``mutants/``
+    (its root on sys.path) and names mutants after the file's path, so a package that lives
+    under an import root that is not itself a package (``methods/xlbench_methods``) is moved to
+    the scratch copy's top: ``methods/xlbench_methods/pseudolabel.py`` -> ``xlbench_methods/pseudolabel.py``."""
+    top, _, rest = module.partition("/")
+    if "/" not in rest or (work / top / "__init__.py").exists():  # a package at the top, or no package
+        return module
+    package = rest.split("/")[0]
+    shutil.move(work / top / package, work / package)
+    return rest
+
+
 def mutant_pattern(module: str, function: str) -> str:
     dotted = module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
     return f"{dotted}.{function}"
@@ -92,14 +105,15 @@ def survivor_diffs(mutated: Path, names: list[str]) -> dict[str, str]:
 
 def run_module(module: str, spec: dict, out: Path, children: int) -> dict:
     tests = spec["tests"]
-    patterns = [mutant_pattern(module, f) for f in spec.get("functions", [])]
-    if os.environ.get("MUTATION_NAMES"):  # re-check given mutants only (e.g. last run's survivors)
-        patterns = os.environ["MUTATION_NAMES"].split()
     slug = module.replace("/", "_").removesuffix(".py")
     with tempfile.TemporaryDirectory(prefix="xlbench-mutation-") as tmp:
         work = Path(tmp)
         scratch_copy(work)
-        configure(work, module, tests)
+        mutated = import_root_layout(work, module)
+        patterns = [mutant_pattern(mutated, f) for f in spec.get("functions", [])]
+        if os.environ.get("MUTATION_NAMES"):  # re-check given mutants only (e.g. last run's survivors)
+            patterns = os.environ["MUTATION_NAMES"].split()
+        configure(work, mutated, tests)
         # one thread: mutmut's time limit is CPU time, which a torch thread pool spends faster than
         # wall time (mutants then "time out" that merely ran multi-threaded)
         env = dict(os.environ, XLBENCH_PROGRESS="0", XLBENCH_MLFLOW="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -110,14 +124,14 @@ def run_module(module: str, spec: dict, out: Path, children: int) -> dict:
                 cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         wall = time.monotonic() - started
-        meta = work / "mutants" / (module + ".meta")
+        meta = work / "mutants" / (mutated + ".meta")
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
         if patterns:
             codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in patterns)}
         counts = Counter(STATUS.get(c, "not run" if c is None else f"exit {c}") for c in codes.values())
         survivors = sorted(k for k, c in codes.items() if c == 0)
         timeouts = sorted(k for k, c in codes.items() if STATUS.get(c) == "timeout")
-        diffs = survivor_diffs(work / "mutants" / module, survivors + timeouts)
+        diffs = survivor_diffs(work / "mutants" / mutated, survivors + timeouts)
         (out / f"{slug}.survivors.txt").write_text(
             "".join(f"## {n}\n{diffs[n]}\n" for n in survivors)
             + "".join(f"## timeout: {n}\n{diffs[n]}\n" for n in timeouts)
