@@ -345,6 +345,9 @@ def test_metric_defects_read_exactly(case: str, tmp_path: Path) -> None:
     assert (first in good) == (expected == []) and set(others) <= good
 
 
+EMOTIONS = ["anger", "fear", "happiness", "neutral", "sadness"]
+
+
 def without_class(side: str, cls: int, recall: float) -> Edit:
     """Drop every ``side`` test utterance of class ``cls`` (all predictions stay right) and store the
     metrics as they then are, by hand: 32 of 32 right, an empty confusion row, ``recall`` for it."""
@@ -357,9 +360,6 @@ def without_class(side: str, cls: int, recall: float) -> Edit:
         m["per_class_recall"][EMOTIONS[cls]] = recall
 
     return edit
-
-
-EMOTIONS = ["anger", "fear", "happiness", "neutral", "sadness"]
 
 
 def test_a_class_absent_from_a_test_set_has_no_recall(tmp_path: Path) -> None:
