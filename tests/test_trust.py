@@ -15,6 +15,7 @@ import hashlib
 import pickle
 import random
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,66 @@ def test_the_workers_job_holds_nothing_hidden(synthetic_home) -> None:
     # are D_s's and K_t's
     label_arrays = [o for o in _walk(job) if isinstance(o, LabeledSet)]
     assert sorted(s.name for s in label_arrays) == ["source_train", "target_labeled"]
+
+
+def test_a_kept_store_is_the_same_object_for_the_same_keys_and_at_most_two_are_kept() -> None:
+    from xlbench.view import KEPT_STORES, InputParts
+
+    frames = {f"k{i}": np.full((3, 2), float(i), np.float32) for i in range(6)}
+    parts = InputParts({"a": FrozenInputs({k: frames[k] for k in ("k0", "k1", "k2")}, 50.0),
+                        "b": FrozenInputs({k: frames[k] for k in ("k3", "k4", "k5")}, 50.0)})
+    fit, test, other = ["k0", "k1", "k3"], ["k4", "k5"], ["k2"]
+    first = parts.store_for(fit, reuse=True)
+    assert parts.store_for(fit, reuse=True) is first
+    assert parts.store_for(fit) is not first  # without reuse: a store of its own every time
+    assert parts.store_for(list(reversed(fit)), reuse=True) is not first  # keys in another order: another store
+    assert parts.store_for(test, reuse=True) is parts.store_for(test, reuse=True)
+    assert KEPT_STORES == 2
+    parts.store_for(fit, reuse=True)  # fit, then test, are the two most recent ...
+    parts.store_for(test, reuse=True)
+    parts.store_for(other, reuse=True)  # ... so this one pushes out the least recent, fit
+    assert parts.store_for(fit, reuse=True) is not first
+    assert torch.equal(parts.store_for(fit, reuse=True).eval_batch(fit).x, first.eval_batch(fit).x)
+
+
+SCRIBBLER = """
+import numpy as np
+from xlbench.method import FitReport, Method, MethodConfig
+
+
+class Scribbler(Method):
+    name = "scribbler"
+    citation = "test"
+    Config = MethodConfig
+    needs = frozenset({"source_train"})
+
+    def fit(self, task, ctx):
+        ctx.inputs._fit._whole.mul_(0)  # writes into the inputs it is lent (private, but reachable)
+        return FitReport()
+
+    def predict_proba(self, keys):
+        return np.full((len(keys), 5), 0.2)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inputs are made read-only with mprotect on Linux")
+def test_a_write_into_the_lent_inputs_fails_the_run_and_leaves_the_next_runs_inputs_intact(
+    synthetic_home, plugin
+) -> None:
+    plugin("xlbench-scribbler", {"scribbler": "scribbler_mod:Scribbler"}, SCRIBBLER, "scribbler_mod")
+    p = prepare(RunRequest(method="scribbler", target="italian", encoder="logmel-stats", data="synthetic",
+                           audit=False, show_progress=False))
+    task, truth = build_task(p.source, p.target, classes=p.classes, n_labeled=0, seed=0, selection="paper",
+                             needs=p.method_cls.needs)
+    inputs = input_parts(p, 2.0, False)
+    kept = inputs.store_for(task.fit_keys(), reuse=True)  # what the worker will be lent
+    before = kept.eval_batch(list(task.fit_keys())).x.clone()
+    with pytest.raises(XLBenchError, match=r"died \(signal 11; a native crash, or a write into the read-only "
+                                           r"inputs it is lent\?\)"):
+        fit_and_predict(p, inputs, task, truth, show_progress=False)
+    assert inputs.store_for(task.fit_keys(), reuse=True) is kept
+    assert kept.eval_batch(list(task.fit_keys())).x.abs().sum() > 0
+    assert torch.equal(kept.eval_batch(list(task.fit_keys())).x, before)
 
 
 # -- 3. validation is scored by the harness, and the record says what it observed -----------------

@@ -120,15 +120,17 @@ def backbone_spec(p: Prepared) -> BackboneSpec:
 
 
 def method_job(
-    p: Prepared, inputs: InputParts, task: TransferTask, *, show_progress: bool = True, embed: bool = False
+    p: Prepared, inputs: InputParts, task: TransferTask, *, show_progress: bool = True, embed: bool = False,
+    reuse: bool = False,
 ) -> MethodJob:
-    """What the method's worker is handed for ``fit``: its view and nothing else."""
+    """What the method's worker is handed for ``fit``: its view and nothing else (``reuse``: the
+    view's store is kept for the next run with the same keys, see ``InputParts.store_for``)."""
     frozen_cpu = p.mode == "frozen" and p.device.type == "cpu"
     return job_for(
         p.method_cls,
         config=p.config_dump,
         task=task,
-        inputs=inputs.store_for(task.fit_keys()),
+        inputs=inputs.store_for(task.fit_keys(), reuse=reuse),
         backbone=backbone_spec(p),
         device=str(p.device),
         seed=task.seed,
@@ -156,11 +158,14 @@ def fit_and_predict(
     The method runs in a worker process (xlbench.isolation) holding the task, the inputs of its
     declared parts and a scoring channel for validation; test inputs arrive after ``fit``.
     """
-    job = method_job(p, inputs, task, show_progress=show_progress, embed=embed)
+    # stores lent to worker processes are kept for the next seed; in-process (tests) a method holds
+    # the very object, so it gets its own
+    reuse = isolation == "worker"
+    job = method_job(p, inputs, task, show_progress=show_progress, embed=embed, reuse=reuse)
     tests = [TestSet(e.name, e.keys) for e in (truth.target_test, truth.source_test)]
 
     def test_inputs() -> tuple[Any, list[TestSet]]:
-        return inputs.store_for([k for t in tests for k in t.keys]), tests
+        return inputs.store_for([k for t in tests for k in t.keys], reuse=reuse), tests
 
     scorer = score_sets({name: (s.keys, s.labels) for name, s in truth.validation.items()}, task.n_classes)
     from xlbench.home import subdir

@@ -186,6 +186,30 @@ def _serve(job: MethodJob, channel: _Channel) -> tuple[list[str], int | None]:
     return sorted(set(store.refused)), peak_memory_bytes(device)
 
 
+def _read_only(store: object) -> None:
+    """Make the shared-memory tensors of a lent store read-only in this (worker) process.
+
+    The harness lends the same store to the runs of every seed (kept in shared memory, so it is
+    handed over without a copy; ``InputParts.store_for``); a method writing into its inputs would
+    change the next run's. With the pages read-only, such a write ends this worker (SIGSEGV) and
+    its run fails instead. Linux only (``mprotect`` through libc); elsewhere nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import mmap
+
+    import torch
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for value in vars(store).values():
+        if not (isinstance(value, torch.Tensor) and value.device.type == "cpu" and value.is_shared()):
+            continue
+        storage = value.untyped_storage()
+        if storage.nbytes() and storage.data_ptr() % mmap.PAGESIZE == 0:  # its own mapping
+            libc.mprotect(ctypes.c_void_p(storage.data_ptr()), ctypes.c_size_t(storage.nbytes()), mmap.PROT_READ)
+
+
 class _PipeChannel(_Channel):
     def __init__(self, conn: Any):
         self.conn = conn
@@ -199,7 +223,9 @@ class _PipeChannel(_Channel):
 
     def fitted(self, report: FitReport) -> tuple[Store, list[TestSet]]:
         self.conn.send(("fitted", report))
-        return self.conn.recv()
+        test_store, test_sets = self.conn.recv()
+        _read_only(test_store)
+        return test_store, test_sets
 
     def probs(self, name: str, probs: np.ndarray) -> None:
         self.conn.send(("probs", name, probs))
@@ -220,6 +246,7 @@ def _worker_main(conn: Any) -> None:
     _die_with_parent()
     try:
         job: MethodJob = conn.recv()
+        _read_only(job.inputs)
         os.environ.clear()
         os.environ.update(job.env)
         sys.path[:] = job.sys_path
@@ -360,9 +387,9 @@ def run_method(
                 worker.join(5)
                 code = worker.exitcode
                 how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                raise MethodError(
-                    f"the worker running {method_name} died ({how}; out of memory?) before it finished"
-                ) from None
+                why = ("a native crash, or a write into the read-only inputs it is lent?"
+                       if code == -signal.SIGSEGV else "out of memory?")
+                raise MethodError(f"the worker running {method_name} died ({how}; {why}) before it finished") from None
             kind = msg[0]
             if kind == "score":
                 try:

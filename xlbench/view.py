@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -102,14 +103,37 @@ class ViewInputs(InputStore):
         raise self._refuse([key], "the length")
 
 
+#: stores ``InputParts.store_for(..., reuse=True)`` keeps: a run's fit store and its test store
+KEPT_STORES = 2
+
+
 @dataclass
 class InputParts:
     """The inputs of one request, one store per split part (built once, shared by every seed)."""
 
     parts: dict[str, Store] = field(default_factory=dict)  # "source_train", "target_val", ...
+    _kept: OrderedDict[tuple[tuple[str, ...], str], Store] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
 
-    def store_for(self, keys: Sequence[str], device: torch.device | str = "cpu") -> Store:
-        """A store holding exactly ``keys``: whole parts are joined, partly used ones subset."""
+    def store_for(self, keys: Sequence[str], device: torch.device | str = "cpu", *, reuse: bool = False) -> Store:
+        """A store holding exactly ``keys``: whole parts are joined, partly used ones subset.
+
+        ``reuse``: the same store for the same keys next time (the last ``KEPT_STORES`` asked
+        for). The seeds of a request lend their workers the same fit and test keys; a kept store
+        goes to a worker as shared memory, moved there once, which the worker maps read-only
+        (xlbench.isolation), instead of being joined and copied again for every run.
+        """
+        if reuse:
+            ident = (tuple(keys), str(device))
+            if ident in self._kept:
+                self._kept.move_to_end(ident)
+                return self._kept[ident]
+            store = self.store_for(keys, device)
+            self._kept[ident] = store
+            while len(self._kept) > KEPT_STORES:
+                self._kept.popitem(last=False)
+            return store
         wanted = set(keys)
         pieces: list[Store] = []
         for store in self.parts.values():
