@@ -27,9 +27,9 @@ def main() -> None:
     from tabulate import tabulate
 
     from xlbench.audit import run_audit
-    from xlbench.isolation import warm_up
     from xlbench.method import get_method
     from xlbench.synth import ensure_synthetic
+    from xlbench.worker_server import warm_up
 
     for lang in ("english", "italian"):
         ensure_synthetic(lang)

@@ -37,9 +37,9 @@ def main() -> None:
     from tabulate import tabulate
 
     from xlbench.fitting import fit_and_predict, input_parts
-    from xlbench.isolation import warm_up
     from xlbench.runner import RunRequest, prepare
     from xlbench.tasks import build_task
+    from xlbench.worker_server import warm_up
 
     warm_up()
     rows = []

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import multiprocessing
 import os
 import signal
 import sys
@@ -42,14 +41,10 @@ from xlbench.lifetime import die_with_parent
 from xlbench.method import TEST_BATCH, FitContext, FitReport, Method
 from xlbench.tasks import TransferTask
 from xlbench.view import BackboneSpec, Store, ViewInputs
+from xlbench.worker_server import context
 
 Isolation = Literal["worker", "in-process"]
 ISOLATIONS: tuple[str, ...] = ("worker", "in-process")
-
-#: modules the fork server imports before it forks any worker; the first makes it die with the harness
-_PRELOAD = ["xlbench.parent_guard", "torch", "torch.optim", "torch._dynamo", "xlbench.isolation", "xlbench.training",
-            "xlbench.view"]
-
 
 @dataclass
 class MethodJob:
@@ -288,14 +283,6 @@ class _Scoring:
         return float(value)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 @contextlib.contextmanager
 def _no_main_reimport() -> Iterator[None]:
     """Hide ``__main__``'s file and spec while a worker starts.
@@ -317,17 +304,6 @@ def _no_main_reimport() -> Iterator[None]:
     finally:
         main.__dict__.pop("__spec__", None)
         main.__dict__.update(saved)
-
-
-def warm_up() -> None:
-    """Start the fork server now (it imports torch in the background while the harness loads
-    data), so the first worker does not wait for it."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
-
-        _context()
-        with contextlib.suppress(Exception):
-            forkserver.ensure_running()
 
 
 def _method_error(method: str, kind: str, message: str, trace: str, log_dir: str | None) -> XLBenchError:
@@ -366,7 +342,7 @@ def run_method(
     method_name = job.method_name
     if isolation == "in-process":
         return _run_in_process(job, tests, scoring)
-    ctx = _context()
+    ctx = context()
     here, there = ctx.Pipe()
     # not a daemon: a method may start processes of its own (e.g. data-loader workers); the
     # finally below joins or kills it, and it dies with the harness (see _die_with_parent)

@@ -34,7 +34,7 @@ from xlbench.errors import ConfigError, MissingWeightsError
 from xlbench.features import resolve_device, sweep_cache_folder
 from xlbench.fitting import Prepared, fit_and_predict, input_parts
 from xlbench.home import data_home, results_dir
-from xlbench.isolation import Isolation, warm_up
+from xlbench.isolation import Isolation
 from xlbench.languages import DataChoice, LanguageData, load_language
 from xlbench.lifetime import sweep_temp_files
 from xlbench.manifest import Utterance
@@ -67,6 +67,7 @@ from xlbench.tasks import ALL_LABELS, EvalSet, TaskTruth, build_task
 from xlbench.tracking import PENDING, backfill, log_run, mark_pending
 from xlbench.training import TrainConfig
 from xlbench.view import InputParts
+from xlbench.worker_server import warm_up
 
 DEFAULT_ENCODER = "auto"
 CPU_ENCODER = "logmel-stats"  # auto without a GPU: see resolve_encoder
@@ -408,9 +409,9 @@ def run_one(
 
 def execute(req: RunRequest, on_note: Callable[[str], None] = progress.note) -> list[Outcome]:
     """Run every seed of a request; existing valid records are reused unless ``overwrite``."""
-    if req.isolation == "worker":
-        warm_up()  # the fork server starts while the data loads
     p = prepare(req)
+    if req.isolation == "worker":
+        warm_up()  # the fork server starts while the features load
     apply_gpu_share(p.device)  # xlbench grid --per-gpu: this process's share of the GPU (extraction)
     for n in p.notes:
         on_note(n)

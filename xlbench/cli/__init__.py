@@ -57,6 +57,10 @@ SHORT_HELP = {
 }
 
 
+#: commands that run methods in worker processes in this process (a grid's pool workers start their own)
+STARTS_WORKERS = frozenset({"run", "audit", "check-method"})
+
+
 class LazyGroup(click.Group):
     """Imports a command's module only when the command is used; turns user errors into one
     line and a non-zero exit, and Ctrl-C into a short note."""
@@ -88,6 +92,12 @@ class LazyGroup(click.Group):
             from xlbench.errors import did_you_mean
 
             ctx.fail(f"no such command {name!r}{did_you_mean(name, self.list_commands(ctx))}")
+        if name in STARTS_WORKERS and not {"--help", "-h"} & set(args[1:]):
+            # before the command's module imports the harness: the fork server imports torch on
+            # the other core meanwhile (xlbench.worker_server)
+            from xlbench.worker_server import warm_up
+
+            warm_up()
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
