@@ -67,7 +67,10 @@ def main() -> None:
     print()
     cold = "corpus linked in, nothing else" if args.corpus_from else "cold: empty XLBENCH_HOME"
     print(f"$ xlbench {' '.join(cmd[1:])}  ({cold}, MLflow off)")
-    print(f"wall time: {wall:.1f} s  (goal <= 60 s); CPU time of the command and its workers: {cpu:.1f} s")
+    # RUSAGE_CHILDREN counts the processes the command waited for: not the method workers, which
+    # are children of its fork server
+    print(f"wall time: {wall:.1f} s  (goal <= 60 s); CPU time of the command and the processes it waited for: "
+          f"{cpu:.1f} s (not the method workers)")
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs"
           + (f", load average {load_before[0]:.2f} before / {load_after[0]:.2f} after" if load_before else ""))
     if args.keep:
