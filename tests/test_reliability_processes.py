@@ -189,3 +189,43 @@ def test_truncated_pack_index_removes_the_dead_pack_and_warns_once(small_home: P
     assert len(json.loads(rebuilt.read_text())["entries"]) == n  # every entry recomputed
     res = cli.invoke(main, extract)
     assert res.exit_code == 0 and "unreadable index" not in res.output, res.output
+
+
+def _can_mount_a_small_shm() -> bool:
+    try:
+        return subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.slow
+@linux_only
+@pytest.mark.skipif(not _can_mount_a_small_shm(), reason="needs unshare -m and mount (root or CAP_SYS_ADMIN)")
+def test_a_full_shared_memory_copies_the_inputs_to_the_worker_with_the_same_results(small_home: Path) -> None:
+    """A container's /dev/shm (64 MB by default) cannot hold a method's lent inputs: the run
+    copies them through the pipe instead, says so once, and its records are the ones a run with
+    shared memory makes (here /dev/shm is 1 MB, in a mount namespace of the command's own)."""
+    args = [*RUN, "--seeds", "0,1", "--set", "epochs=3"]
+    env = {**os.environ, "XLBENCH_MLFLOW": "0"}
+
+    def records(results: Path, small_shm: bool) -> tuple[str, dict[str, dict]]:
+        cmd = [sys.executable, "-m", "xlbench.cli", *args, "--results", str(results)]
+        if small_shm:
+            line = " ".join(f"'{a}'" for a in cmd)
+            cmd = ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs /dev/shm && exec {line}"]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        recs = {}
+        for path in results.glob("*/*.json"):
+            rec = json.loads(path.read_text())
+            recs[rec["run_id"]] = {"metrics": rec["metrics"], "predictions": rec["predictions"]}
+        return out.stdout + out.stderr, recs
+
+    # first with shared memory: it also extracts the features (extraction's reader processes hand
+    # batches over through shared memory too, which this test is not about)
+    _, normal = records(small_home / "shm", small_shm=False)
+    text, small = records(small_home / "small-shm", small_shm=True)
+    assert text.count("shared memory (/dev/shm) has no room for the method's inputs") == 1, text
+    assert "Traceback" not in text
+    assert len(small) == 2 and small == normal

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import pickle
 import signal
 import sys
 import traceback
@@ -325,6 +326,28 @@ def _method_error(method: str, kind: str, message: str, trace: str, log_dir: str
     return MethodError(f"{method} failed: {message}{hint}")
 
 
+_shm_noted = False
+
+
+def _lend(conn: Any, obj: Any) -> None:
+    """Send ``obj`` to the worker: tensors through shared memory (moved there once, mapped by the
+    worker), or, where /dev/shm has no room for them (a container's default is 64 MB), copied
+    through the pipe (slower; said once)."""
+    global _shm_noted
+    try:
+        conn.send(obj)
+    except RuntimeError as exc:  # torch: "unable to allocate shared memory(shm) for file </torch_...>"
+        if "shared memory" not in str(exc):
+            raise
+        if not _shm_noted:
+            _shm_noted = True
+            from xlbench import progress
+
+            progress.note("[yellow]note: shared memory (/dev/shm) has no room for the method's inputs; copying them "
+                          "to its worker instead (slower; in a container, give it more: docker run --shm-size=2g)[/]")
+        conn.send_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))  # recv() reads either
+
+
 def run_method(
     job: MethodJob,
     tests: Callable[[], tuple[Store, list[TestSet]]],
@@ -355,7 +378,7 @@ def run_method(
     embeddings: dict[str, np.ndarray | None] = {}
     peak: int | None = None
     try:
-        here.send(job)
+        _lend(here, job)
         while True:
             try:
                 msg = here.recv()
@@ -374,7 +397,7 @@ def run_method(
                     here.send(("error", str(exc)))
             elif kind == "fitted":
                 report = msg[1]
-                here.send(tests())
+                _lend(here, tests())
             elif kind == "probs":
                 probs[msg[1]] = msg[2]
             elif kind == "embed":
