@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -229,3 +230,20 @@ def test_a_full_shared_memory_copies_the_inputs_to_the_worker_with_the_same_resu
     assert text.count("shared memory (/dev/shm) has no room for the method's inputs") == 1, text
     assert "Traceback" not in text
     assert len(small) == 2 and small == normal
+
+
+@pytest.mark.slow
+@linux_only
+@pytest.mark.skipif(not _can_mount_a_small_shm(), reason="needs unshare -m and mount (root or CAP_SYS_ADMIN)")
+def test_extraction_reads_with_the_readers_shared_memory_holds(small_home: Path) -> None:
+    """With a 1 MB /dev/shm no reader process's batches fit: extraction reads in its own process,
+    says so once, and caches every utterance (it did not finish in 300 s before)."""
+    line = f"'{sys.executable}' -m xlbench.cli features extract -e logmel-stats -c synth_it"
+    out = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs /dev/shm && exec {line}"],
+                         env={**os.environ, "XLBENCH_MLFLOW": "0"}, capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    said = re.findall(r"holds the batches of 0 audio reader\(s\), not [1-9]\d*; reading with fewer", text)
+    assert len(said) == 1, text
+    (index,) = (small_home / "features").glob("*/pack-*.json")
+    assert len(json.loads(index.read_text())["entries"]) == 80  # the Italian slice: 40 + 20 + 20

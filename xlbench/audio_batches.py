@@ -23,6 +23,7 @@ import torch
 
 from xlbench.errors import XLBenchError
 from xlbench.lifetime import die_with_parent
+from xlbench.protocol import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,41 @@ class _Batches(torch.utils.data.Dataset):
             return exc
 
 
+_shm_noted = False
+
+
+def _note_shm(wanted: int, fits: int) -> None:
+    global _shm_noted
+    if not _shm_noted:
+        _shm_noted = True
+        from xlbench import progress
+
+        progress.note(f"[yellow]note: shared memory ({SHM}) holds the batches of {fits} audio reader(s), not {wanted}; "
+                      "reading with fewer (slower; in a container, give it more: docker run --shm-size=2g)[/]")
+
+
 def _reader_started(parent: int, worker_id: int) -> None:
     die_with_parent(parent)
+
+
+#: batches each reader prepares ahead (DataLoader's prefetch_factor)
+PREFETCH = 2
+SHM = "/dev/shm"
+
+
+def readers_shared_memory_holds(batches: Sequence[Sequence[AudioItem]], wanted: int, shm: str = SHM) -> int:
+    """How many of ``wanted`` reader processes the free shared memory holds: each hands its batches
+    over through it (``PREFETCH`` ahead, plus the one being handed over) as padded float32 audio
+    at the model rate. A container's /dev/shm is 64 MB by default; eight readers of 120-second
+    batches need about 180 MB, and a DataLoader whose readers run out of it does not recover."""
+    if not wanted or not batches:
+        return wanted
+    try:
+        st = os.statvfs(shm)
+    except OSError:  # no such mount (not Linux): the platform's own shared memory
+        return wanted
+    largest = max(len(b) * max(it.seconds for it in b) for b in batches) * SAMPLE_RATE * 4
+    return max(0, min(wanted, int(st.f_bavail * st.f_frsize // ((PREFETCH + 1) * largest))))
 
 
 def audio_batches(
@@ -95,9 +129,14 @@ def audio_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(padded waveforms, lengths) of each batch in order; ``workers`` processes read ahead.
 
-    ``workers=0`` reads in this process. ``pin``: batches in pinned memory (for CUDA).
+    ``workers=0`` reads in this process. ``pin``: batches in pinned memory (for CUDA). Fewer
+    readers than asked when shared memory cannot hold their batches (said once).
     """
     workers = max(0, min(workers, len(batches) - 1))  # one batch: no process is worth starting
+    fits = readers_shared_memory_holds(batches, workers)
+    if fits < workers:
+        _note_shm(workers, fits)
+        workers = fits
     context = None
     if workers:
         # fork where it exists: workers start in milliseconds and any ``load`` works; they only
@@ -113,7 +152,7 @@ def audio_batches(
             batch_size=None,
             num_workers=workers,
             pin_memory=pin,
-            prefetch_factor=2 if workers else None,
+            prefetch_factor=PREFETCH if workers else None,
             multiprocessing_context=context,
             # a reader dies with this process, also when it is killed (no orphan readers)
             worker_init_fn=functools.partial(_reader_started, os.getpid()) if workers else None,
