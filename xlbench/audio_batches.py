@@ -87,19 +87,6 @@ class _Batches(torch.utils.data.Dataset):
             return exc
 
 
-_shm_noted = False
-
-
-def _note_shm(wanted: int, fits: int) -> None:
-    global _shm_noted
-    if not _shm_noted:
-        _shm_noted = True
-        from xlbench import progress
-
-        progress.note(f"[yellow]note: shared memory ({SHM}) holds the batches of {fits} audio reader(s), not {wanted}; "
-                      "reading with fewer (slower; in a container, give it more: docker run --shm-size=2g)[/]")
-
-
 def _reader_started(parent: int, worker_id: int) -> None:
     die_with_parent(parent)
 
@@ -135,7 +122,11 @@ def audio_batches(
     workers = max(0, min(workers, len(batches) - 1))  # one batch: no process is worth starting
     fits = readers_shared_memory_holds(batches, workers)
     if fits < workers:
-        _note_shm(workers, fits)
+        from xlbench import progress
+
+        progress.note_once(f"[yellow]note: shared memory ({SHM}) holds the batches of {fits} audio reader(s), not "
+                           f"{workers}; reading with fewer (slower; in a container, give it more: docker run "
+                           "--shm-size=2g)[/]")
         workers = fits
     context = None
     if workers:

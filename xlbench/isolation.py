@@ -326,25 +326,20 @@ def _method_error(method: str, kind: str, message: str, trace: str, log_dir: str
     return MethodError(f"{method} failed: {message}{hint}")
 
 
-_shm_noted = False
-
-
 def _lend(conn: Any, obj: Any) -> None:
     """Send ``obj`` to the worker: tensors through shared memory (moved there once, mapped by the
     worker), or, where /dev/shm has no room for them (a container's default is 64 MB), copied
     through the pipe (slower; said once)."""
-    global _shm_noted
     try:
         conn.send(obj)
     except RuntimeError as exc:  # torch: "unable to allocate shared memory(shm) for file </torch_...>"
         if "shared memory" not in str(exc):
             raise
-        if not _shm_noted:
-            _shm_noted = True
-            from xlbench import progress
+        from xlbench import progress
 
-            progress.note("[yellow]note: shared memory (/dev/shm) has no room for the method's inputs; copying them "
-                          "to its worker instead (slower; in a container, give it more: docker run --shm-size=2g)[/]")
+        progress.note_once("[yellow]note: shared memory (/dev/shm) has no room for the method's inputs; copying "
+                           "them to its worker instead (slower; in a container, give it more: docker run "
+                           "--shm-size=2g)[/]")
         conn.send_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))  # recv() reads either
 
 

@@ -66,3 +66,14 @@ def bytes_bar(description: str, total: int | None, done: int = 0, enabled: bool 
 def note(message: str) -> None:
     """One line of information for the user, on stderr so tables on stdout stay clean."""
     console.print(message, highlight=False, soft_wrap=True)
+
+
+_said: set[str] = set()
+
+
+def note_once(message: str) -> None:
+    """``note``, but at most once per process for the same message (a condition that holds for
+    every run of a command, such as a full /dev/shm, is said once)."""
+    if message not in _said:
+        _said.add(message)
+        note(message)
